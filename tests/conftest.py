@@ -1,0 +1,24 @@
+"""Shared test locations. The official fixtures live beside the project in ../shared/fixtures (CI has them)."""
+
+from pathlib import Path
+
+import pytest
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+FIXTURES_DIR = PROJECT_DIR.parent / "shared" / "fixtures"
+OFFICIAL_DEMO_DIR = FIXTURES_DIR / "official_demo"
+VIPSEG_DIR = FIXTURES_DIR / "vipseg_test_trajectories"
+
+
+@pytest.fixture
+def official_demo_dir() -> Path:
+    if not OFFICIAL_DEMO_DIR.is_dir():
+        pytest.skip(f"official demo fixtures not found at {OFFICIAL_DEMO_DIR} (they sit in ../shared/fixtures)")
+    return OFFICIAL_DEMO_DIR
+
+
+@pytest.fixture
+def vipseg_dir() -> Path:
+    if not VIPSEG_DIR.is_dir():
+        pytest.skip(f"VIPSeg trajectory fixtures not found at {VIPSEG_DIR} (they sit in ../shared/fixtures)")
+    return VIPSEG_DIR
