@@ -1,0 +1,206 @@
+"""How the first frame is mapped to the model's size, applied identically to points, masks and the image.
+
+Two modes:
+- "stretch": the whole source frame is resized to the model size (the official demo.py resizes demo.jpg with
+  PIL to 576x320 whatever its aspect ratio).
+- "center_crop": the host's SVD conditioning node (`SVD_img2vid_Conditioning`) crops the largest centred box of
+  the model's aspect ratio, with the crop offset rounded as the host rounds it, then resizes that box bilinearly.
+
+Points are continuous positions (see `trajectory`): the crop box [x0, x1) x [y0, y1) of the source maps onto
+[0, W] x [0, H] of the model frame by x' = (x - x0) / (x1 - x0) * W, exactly the half-pixel-centre convention that
+both PIL/OpenCV resizing and torch's `interpolate(align_corners=False)` use, so a mapped point lands on the pixel
+its source pixel is resized into.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import DragAnythingError
+from .trajectory import apply_offframe
+
+FRAMING_MODES = ("stretch", "center_crop")
+MASK_INTERPOLATIONS = ("linear", "nearest")
+
+
+@dataclass(frozen=True)
+class Framing:
+    """The map from a src_w x src_h source frame to the dst_w x dst_h model frame."""
+
+    src_w: int
+    src_h: int
+    dst_w: int
+    dst_h: int
+    mode: str = "stretch"
+
+    def __post_init__(self):
+        for name in ("src_w", "src_h", "dst_w", "dst_h"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise DragAnythingError(
+                    f"framing {name}", f"{value!r} is not a size in pixels", "Pass a positive integer"
+                )
+            object.__setattr__(self, name, int(value))
+        if self.mode not in FRAMING_MODES:
+            raise DragAnythingError(
+                "framing mode",
+                f"{self.mode!r} is not a framing mode",
+                f"Use {' or '.join(FRAMING_MODES)} (the official demo stretches; the host's SVD node centre-crops)",
+            )
+
+    @property
+    def crop_box(self) -> tuple[int, int, int, int]:
+        """(x0, y0, x1, y1): the part of the source frame that becomes the model frame, in source pixels."""
+        if self.mode == "stretch":
+            return 0, 0, self.src_w, self.src_h
+        # Same arithmetic, in the same order and with Python's round-half-to-even, as comfy.utils.common_upscale
+        # with crop="center": the margin on each side is rounded once and removed from both sides.
+        src_aspect = self.src_w / self.src_h
+        dst_aspect = self.dst_w / self.dst_h
+        x = y = 0
+        if src_aspect > dst_aspect:
+            x = round((self.src_w - self.src_w * (dst_aspect / src_aspect)) / 2)
+        elif src_aspect < dst_aspect:
+            y = round((self.src_h - self.src_h * (src_aspect / dst_aspect)) / 2)
+        return x, y, self.src_w - x, self.src_h - y
+
+    @property
+    def scale(self) -> tuple[float, float]:
+        """(sx, sy): model pixels per source pixel along x and y (they differ when stretching)."""
+        x0, y0, x1, y1 = self.crop_box
+        return self.dst_w / (x1 - x0), self.dst_h / (y1 - y0)
+
+    def points(self, xy, official_rounding: bool = False) -> np.ndarray:
+        """Source points [..., 2] -> model points [..., 2] float64.
+
+        official_rounding: truncate toward zero after scaling, as demo.py's int(x / W0 * W) does, giving the
+        integral pixel positions the official maps were built from (evaluated in the same operation order, so
+        the values match the official ones bit for bit).
+        """
+        xy = _xy_array(xy)
+        x0, y0, x1, y1 = self.crop_box
+        mapped = np.stack(
+            [(xy[..., 0] - x0) / (x1 - x0) * self.dst_w, (xy[..., 1] - y0) / (y1 - y0) * self.dst_h], axis=-1
+        )
+        return np.trunc(mapped) if official_rounding else mapped
+
+    def points_to_source(self, xy) -> np.ndarray:
+        """Model points [..., 2] -> source points [..., 2] float64 (the inverse of `points`, for overlays)."""
+        xy = _xy_array(xy)
+        x0, y0, x1, y1 = self.crop_box
+        return np.stack(
+            [xy[..., 0] / self.dst_w * (x1 - x0) + x0, xy[..., 1] / self.dst_h * (y1 - y0) + y0], axis=-1
+        )
+
+    def radius(self, radius: float) -> float:
+        """A source-pixel radius in model pixels: scaled by the geometric mean of the two axis scales."""
+        sx, sy = self.scale
+        return float(radius) * float(np.sqrt(sx * sy))
+
+    def inside(self, xy_model) -> np.ndarray:
+        """[...] bool: model points inside the model frame [0, W] x [0, H]."""
+        xy = _xy_array(xy_model)
+        return (xy[..., 0] >= 0) & (xy[..., 0] <= self.dst_w) & (xy[..., 1] >= 0) & (xy[..., 1] <= self.dst_h)
+
+    def tracks(
+        self,
+        points,
+        visible=None,
+        *,
+        offframe: str = "invisible",
+        official_rounding: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Source tracks (points [..., 2], visible [...]) -> model tracks with the off-frame policy applied.
+
+        The policy is judged on the unrounded model positions (a point cropped away by the centre crop is
+        off-frame); `official_rounding` truncates afterwards.
+        """
+        mapped, visible = apply_offframe(self.points(points), visible, self.dst_w, self.dst_h, offframe)
+        return (np.trunc(mapped) if official_rounding else mapped), visible
+
+    def mask(self, mask, interpolation: str = "linear") -> np.ndarray:
+        """A binary source mask [src_h, src_w] -> bool [dst_h, dst_w], cropped and resized like the image.
+
+        The mask must already be binary: bool, or numbers that are all 0/1 or all 0/255 (binarise JPEG masks
+        first; the entity module offers the official ==255 rule and a threshold). "linear": OpenCV INTER_LINEAR on
+        the 0/1 uint8 mask, whose rounding makes it a 0.5 threshold; this is what demo.py does to its masks.
+        "nearest": INTER_NEAREST_EXACT (pixel-centre nearest neighbour).
+        """
+        import cv2
+
+        if interpolation not in MASK_INTERPOLATIONS:
+            raise DragAnythingError(
+                "mask interpolation",
+                f"{interpolation!r} is not a mask interpolation",
+                f"Use {' or '.join(MASK_INTERPOLATIONS)}",
+            )
+        binary = _binary_mask(mask, self.src_w, self.src_h)
+        x0, y0, x1, y1 = self.crop_box
+        flag = cv2.INTER_LINEAR if interpolation == "linear" else cv2.INTER_NEAREST_EXACT
+        resized = cv2.resize(binary[y0:y1, x0:x1], (self.dst_w, self.dst_h), interpolation=flag)
+        return resized.astype(bool)
+
+    def image(self, image) -> np.ndarray:
+        """A uint8 source image [src_h, src_w, 3] (or [src_h, src_w]) -> uint8 [dst_h, dst_w, ...].
+
+        "stretch": PIL bicubic resize, as demo.py resizes demo.jpg. "center_crop": the host's arithmetic: the same
+        crop, then torch bilinear interpolation (align_corners=False, no antialias) on values / 255; the result is
+        rounded back to uint8 (the host keeps the float, which differs from this by at most 0.5 / 255).
+        """
+        image = np.asarray(image)
+        if image.dtype != np.uint8 or image.ndim not in (2, 3) or image.shape[:2] != (self.src_h, self.src_w):
+            raise DragAnythingError(
+                "image",
+                f"expected a uint8 array of {self.src_h}x{self.src_w}(x3) pixels, got {image.dtype} "
+                f"{list(image.shape)}",
+                "Pass the first frame the framing was built for, as uint8 height x width x channels",
+            )
+        x0, y0, x1, y1 = self.crop_box
+        if self.mode == "stretch":
+            from PIL import Image
+
+            resized = Image.fromarray(image).resize((self.dst_w, self.dst_h), Image.Resampling.BICUBIC)
+            return np.asarray(resized)
+        import torch
+
+        crop = torch.from_numpy(np.ascontiguousarray(image[y0:y1, x0:x1])).float() / 255.0
+        chw = crop.unsqueeze(0) if crop.ndim == 2 else crop.movedim(-1, 0)
+        out = torch.nn.functional.interpolate(chw.unsqueeze(0), size=(self.dst_h, self.dst_w), mode="bilinear")[0]
+        out = out[0] if crop.ndim == 2 else out.movedim(0, -1)
+        return (out * 255.0).round().clamp(0, 255).to(torch.uint8).numpy()
+
+
+def _xy_array(xy) -> np.ndarray:
+    array = np.asarray(xy, dtype=np.float64)
+    if array.ndim == 0 or array.shape[-1] != 2:
+        raise DragAnythingError(
+            "points", f"expected an array of (x, y) pairs [..., 2], got shape {list(array.shape)}", "Pass [..., 2]"
+        )
+    return array
+
+
+def _binary_mask(mask, width: int, height: int) -> np.ndarray:
+    """uint8 0/1 [height, width] from a bool mask or a numeric one holding only 0/1 or only 0/255."""
+    array = np.asarray(mask)
+    if array.ndim == 3 and array.shape[0] == 1:
+        array = array[0]
+    if array.shape != (height, width):
+        raise DragAnythingError(
+            "mask",
+            f"it is {list(array.shape)} but the source frame is {height}x{width} (height x width)",
+            "Use a mask drawn on the first frame itself, or resize it to the frame before framing",
+        )
+    if array.dtype == bool:
+        return array.astype(np.uint8)
+    values = np.unique(array)
+    if np.isin(values, (0, 1)).all():
+        return (array == 1).astype(np.uint8)
+    if np.isin(values, (0, 255)).all():
+        return (array == 255).astype(np.uint8)
+    raise DragAnythingError(
+        "mask",
+        f"it is not binary (it holds {len(values)} distinct values between {values.min()} and {values.max()})",
+        "Binarise it first (for JPEG masks the official rule keeps pixels equal to 255)",
+    )
