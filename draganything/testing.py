@@ -1,0 +1,124 @@
+"""Tiny configurations of every network the pipeline uses, structurally identical to the released models.
+
+They keep every layer and key name of the full-size models (four down blocks of two layers, hence the same 12
+skip residuals; the condition embedder at its hard-coded official widths) and shrink only widths, so tests and
+parity checks against the official code run on a CPU in seconds. Sizes must stay multiples of 64 pixels.
+"""
+
+from __future__ import annotations
+
+import torch
+from diffusers import AutoencoderKLTemporalDecoder, UNetSpatioTemporalConditionModel
+from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+from .controlnet import DragAnythingControlNet
+
+TINY_CONTEXT_DIM = 32
+
+
+def tiny_unet_config() -> dict:
+    """A UNetSpatioTemporalConditionModel config: SVD's block layout at widths 32/64/64/64."""
+    return {
+        "sample_size": 8,
+        "in_channels": 8,
+        "out_channels": 4,
+        "down_block_types": (
+            "CrossAttnDownBlockSpatioTemporal",
+            "CrossAttnDownBlockSpatioTemporal",
+            "CrossAttnDownBlockSpatioTemporal",
+            "DownBlockSpatioTemporal",
+        ),
+        "up_block_types": (
+            "UpBlockSpatioTemporal",
+            "CrossAttnUpBlockSpatioTemporal",
+            "CrossAttnUpBlockSpatioTemporal",
+            "CrossAttnUpBlockSpatioTemporal",
+        ),
+        "block_out_channels": (32, 64, 64, 64),
+        "addition_time_embed_dim": 8,
+        "projection_class_embeddings_input_dim": 24,
+        "layers_per_block": 2,
+        "cross_attention_dim": TINY_CONTEXT_DIM,
+        "transformer_layers_per_block": 1,
+        "num_attention_heads": (1, 2, 2, 2),
+        "num_frames": 4,
+    }
+
+
+def tiny_controlnet_config() -> dict:
+    """The DragAnything ControlNet config matching :func:`tiny_unet_config` (embedder at official widths)."""
+    return {
+        **tiny_unet_config(),
+        "conditioning_channels": 3,
+        "conditioning_embedding_out_channels": (16, 32, 96, 256),
+    }
+
+
+def tiny_vae_config() -> dict:
+    """An AutoencoderKLTemporalDecoder config with SVD's 8x downsampling and 4 latent channels."""
+    return {
+        "in_channels": 3,
+        "out_channels": 3,
+        "down_block_types": ("DownEncoderBlock2D",) * 4,
+        "block_out_channels": (32, 32, 32, 32),
+        "layers_per_block": 1,
+        "latent_channels": 4,
+        "sample_size": 64,
+        "scaling_factor": 0.18215,
+        "force_upcast": True,
+    }
+
+
+def tiny_clip_vision_config() -> CLIPVisionConfig:
+    """A CLIPVisionModelWithProjection config at SVD's 224 px input, projecting to the tiny UNet's context."""
+    return CLIPVisionConfig(
+        hidden_size=32,
+        intermediate_size=37,
+        projection_dim=TINY_CONTEXT_DIM,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        image_size=224,
+        patch_size=32,
+        num_channels=3,
+    )
+
+
+def _randomise(module: torch.nn.Module, generator: torch.Generator, std: float) -> None:
+    """Fill every parameter with noise, zero-initialised output convs included, so nothing is trivially zero."""
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator) * std)
+
+
+def tiny_controlnet(seed: int = 0, *, randomise: bool = True) -> DragAnythingControlNet:
+    """A tiny ControlNet; with ``randomise`` every weight, the zero convs included, is seeded noise."""
+    torch.manual_seed(seed)
+    controlnet = DragAnythingControlNet.from_config(tiny_controlnet_config())
+    if randomise:
+        _randomise(controlnet, torch.Generator().manual_seed(seed), std=0.05)
+    return controlnet.eval()
+
+
+def tiny_unet(seed: int = 0) -> UNetSpatioTemporalConditionModel:
+    torch.manual_seed(seed)
+    return UNetSpatioTemporalConditionModel.from_config(tiny_unet_config()).eval()
+
+
+def tiny_vae(seed: int = 0) -> AutoencoderKLTemporalDecoder:
+    torch.manual_seed(seed)
+    return AutoencoderKLTemporalDecoder.from_config(tiny_vae_config()).eval()
+
+
+def tiny_image_encoder(seed: int = 0) -> CLIPVisionModelWithProjection:
+    torch.manual_seed(seed)
+    return CLIPVisionModelWithProjection(tiny_clip_vision_config()).eval()
+
+
+def tiny_conditions(
+    num_frames: int = 3, height: int = 64, width: int = 64, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random (gaussian [F,3,H,W] in 0..255, entity [F,160,H,W]) maps in the pipeline's input layout."""
+    generator = torch.Generator().manual_seed(seed)
+    gaussian = torch.rand(num_frames, 3, height, width, generator=generator) * 255
+    entity = torch.randn(num_frames, 160, height, width, generator=generator)
+    return gaussian, entity
