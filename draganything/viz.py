@@ -26,6 +26,9 @@ DEFAULT_FPS = 1000.0 / OFFICIAL_FRAME_MS
 _SHIFT = 4
 _SCALE = 1 << _SHIFT
 
+# Distinct vectors the entity-map colours are fitted on, at most (a piecewise-constant map has a handful).
+_COLOR_FIT_SAMPLES = 8192
+
 _WHITE = (255, 255, 255)
 _BLACK = (0, 0, 0)
 
@@ -248,14 +251,71 @@ def official_trajectory_vis(gaussian, points) -> np.ndarray:
     return _apply_jet(gray)
 
 
-def entity_map_preview(entity_map, *, background=_BLACK) -> np.ndarray:
-    """Colour preview of an entity map stack [F, C, H, W] (C = 160 for the model): [F, H, W, 3] uint8.
+def _distinct_rows(rows: np.ndarray) -> np.ndarray:
+    """The distinct rows of [n, D], in first-seen order of an exact integer hash of their float32 bits (a sort of
+    n keys rather than of n rows)."""
+    bits = np.ascontiguousarray(rows, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    weights = np.random.default_rng(0).integers(1, 2**63, size=bits.shape[1], dtype=np.uint64) | np.uint64(1)
+    _, first = np.unique((bits * weights).sum(axis=1, dtype=np.uint64), return_index=True)
+    return np.asarray(rows)[np.sort(first)]
 
-    The C-dimensional vectors are projected on their first three principal components (computed over the
-    non-zero pixels of all frames), so entities with different embeddings get different colours and pixels
-    carrying no entity stay `background`. When the vectors vary along one direction only (one entity, or the
-    official demo mode, where every channel holds the same scalar) that direction is shown through JET instead.
-    The map is read one frame at a time, so a full-size float stack is never copied whole.
+
+class _VectorColors:
+    """Colours for embedding vectors, fitted once on a sample of them.
+
+    The vectors are projected on their first three principal components, each stretched to the sample's range,
+    so different embeddings get different colours. When they vary along one direction only (one entity, or the
+    official demo mode, where every channel holds the same scalar) that direction goes through JET instead; a
+    single repeated vector gets a single colour.
+    """
+
+    def __init__(self, sample: np.ndarray):
+        # Fitted on distinct vectors, so the colours do not depend on how many pixels carry each entity.
+        sample = _distinct_rows(sample).astype(np.float64)
+        self.mean = sample.mean(axis=0)
+        _, singular, directions = np.linalg.svd(sample - self.mean, full_matrices=False)
+        tolerance = 1e-6 * max(float(np.abs(sample).max()), 1e-12) * np.sqrt(len(sample))
+        self.rank = int((singular > tolerance).sum())
+        self.basis = directions[: min(max(self.rank, 1), 3)] * (self.rank > 0)
+        projected = (sample - self.mean) @ self.basis.T
+        self.low = projected.min(axis=0)
+        high = projected.max(axis=0)
+        self.span = np.where(high > self.low, high - self.low, 1.0)
+
+    def __call__(self, vectors: np.ndarray) -> np.ndarray:
+        """[n, D] -> [n, 3] uint8 RGB, never darker than 50 so entities stand out from a black background."""
+        unit = np.clip(((np.asarray(vectors, np.float64) - self.mean) @ self.basis.T - self.low) / self.span, 0, 1)
+        if self.rank >= 2:
+            rgb = np.zeros((len(unit), 3))
+            rgb[:, : unit.shape[1]] = unit
+            return (rgb * 205.0 + 50.5).astype(np.uint8)
+        return _apply_jet((unit[:, 0] * 200.0 + 55.5).astype(np.uint8)[None])[0]
+
+
+def entity_index_preview(index_maps, embeddings, *, background=_BLACK) -> np.ndarray:
+    """Colour preview of an entity map in its compact form: [F, H, W, 3] uint8.
+
+    index_maps: [F, H, W] int, -1 where no entity is painted, else the row of `embeddings` [N, D] painted there
+    (what `draganything.entity.entity_index_maps` returns). Colours as in `entity_map_preview`.
+    """
+    index = _to_numpy(index_maps).astype(np.int64)
+    table = _to_numpy(embeddings).astype(np.float64)
+    if index.ndim != 3 or table.ndim != 2 or (index.size and index.max() >= len(table)) or index.min(initial=0) < -1:
+        raise DragAnythingError(
+            "entity_map", f"expected index maps [F, H, W] with values -1..N-1 and embeddings [N, D], got "
+            f"{index.shape} and {table.shape}",
+            "Pass what entity_index_maps returns together with the embedding table it indexes",
+        )
+    palette = np.concatenate([np.asarray(background, np.uint8)[None], _VectorColors(table)(table)])
+    return palette[index + 1]
+
+
+def entity_map_preview(entity_map, *, background=_BLACK) -> np.ndarray:
+    """Colour preview of a dense entity map stack [F, C, H, W] (C = 160 for the model): [F, H, W, 3] uint8.
+
+    Pixels carrying no entity (all channels zero) are `background`; the others are coloured by their vector (see
+    `_VectorColors`, fitted on a bounded sample of occupied pixels of every frame). The stack is read one frame
+    at a time, so a full-size float map is never copied whole.
     """
     first = _to_numpy(entity_map[0]) if len(entity_map) else None
     if first is None or first.ndim != 3:
@@ -265,43 +325,24 @@ def entity_map_preview(entity_map, *, background=_BLACK) -> np.ndarray:
         )
     num_frames = len(entity_map)
     channels, height, width = first.shape
-
-    # Fit the projection on a bounded sample of occupied pixels from every frame.
-    per_frame = max(1, 8192 // num_frames)
+    per_frame = max(1, _COLOR_FIT_SAMPLES // num_frames)
     samples, occupancy = [], []
     for frame_index in range(num_frames):
         vectors = _to_numpy(entity_map[frame_index]).reshape(channels, -1)
         occupied = np.flatnonzero(np.any(vectors != 0, axis=0))
         occupancy.append(occupied)
-        samples.append(vectors[:, occupied[:: max(1, len(occupied) // per_frame)]].T.astype(np.float64))
+        distinct = _distinct_rows(vectors[:, occupied].T)
+        samples.append(distinct[:: max(1, len(distinct) // per_frame)])
     out = np.empty((num_frames, height, width, 3), np.uint8)
     out[:] = np.asarray(background, np.uint8)
     sample = np.concatenate(samples)
     if not len(sample):
         return out
-    mean = sample.mean(axis=0)
-    _, singular, directions = np.linalg.svd(sample - mean, full_matrices=False)
-    tolerance = 1e-6 * max(float(np.abs(sample).max()), 1e-12) * np.sqrt(len(sample))
-    rank = int((singular > tolerance).sum())
-    # rank 0 (one vector everywhere) projects to a constant and comes out as one colour.
-    basis = directions[: min(max(rank, 1), 3)] * (rank > 0)
-    projected = (sample - mean) @ basis.T
-    low = projected.min(axis=0)
-    span = np.where(projected.max(axis=0) > low, projected.max(axis=0) - low, 1.0)
-
-    for frame_index in range(num_frames):
-        occupied = occupancy[frame_index]
-        if not len(occupied):
-            continue
-        vectors = _to_numpy(entity_map[frame_index]).reshape(channels, -1)
-        unit = np.clip(((vectors[:, occupied].T - mean) @ basis.T - low) / span, 0.0, 1.0)
-        if rank >= 2:
-            rgb = np.zeros((len(unit), 3))
-            rgb[:, : unit.shape[1]] = unit
-            colors = (rgb * 205.0 + 50.0 + 0.5).astype(np.uint8)  # occupied pixels stay off a black background
-        else:
-            colors = _apply_jet((unit[:, 0] * 200.0 + 55.0 + 0.5).astype(np.uint8)[None])[0]
-        out[frame_index].reshape(-1, 3)[occupied] = colors
+    colors = _VectorColors(sample)
+    for frame_index, occupied in enumerate(occupancy):
+        if len(occupied):
+            vectors = _to_numpy(entity_map[frame_index]).reshape(channels, -1)
+            out[frame_index].reshape(-1, 3)[occupied] = colors(vectors[:, occupied].T)
     return out
 
 
