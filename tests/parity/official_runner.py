@@ -1,0 +1,347 @@
+"""Run the official DragAnything code on given weights and inputs, and write what it produces.
+
+This script runs in the official code's own environment (its vendored diffusers 0.25.0.dev0 needs
+transformers < 4.47 and huggingface_hub < 0.26), never in ours: the parity tests start it in a subprocess with
+the interpreter named by DRAGANYTHING_OFFICIAL_PYTHON. It only imports the official modules from the checkout
+given on the command line and calls their public classes and functions; devices and the DIFT featurizer are
+adapted at run time, no official file is edited.
+
+    python official_runner.py OFFICIAL_DIR REQUEST.json
+
+REQUEST.json holds {"jobs": [...]}; every job names a `task`, an `output` .safetensors path and the task's own
+fields (see the `run_*` functions). Each output file gets a JSON sidecar (same path + ".json") for values that
+are not tensors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+
+def adapt_devices() -> None:
+    """Make the official `.cuda()` calls no-ops when this machine has no CUDA device."""
+    if torch.cuda.is_available():
+        return
+    torch.Tensor.cuda = lambda self, *args, **kwargs: self
+    torch.nn.Module.cuda = lambda self, *args, **kwargs: self
+
+
+@contextlib.contextmanager
+def official_cwd(official_dir: Path):
+    """The official scripts resolve `diffusers`, `models`, `pipeline` and `utils` from their repository root."""
+    previous = os.getcwd()
+    os.chdir(official_dir)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+def write_outputs(path: str, tensors: dict[str, torch.Tensor], extra: dict | None = None) -> None:
+    save_file({name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()}, path)
+    Path(path + ".json").write_text(json.dumps(extra or {}, indent=1))
+
+
+def load_inputs(job: dict) -> dict[str, torch.Tensor]:
+    """The job's input tensors; floating ones cast to the job's "dtype" (default float32)."""
+    tensors = load_file(job["inputs"]) if job.get("inputs") else {}
+    dtype = job_dtype(job)
+    return {name: tensor.to(dtype) if tensor.is_floating_point() else tensor for name, tensor in tensors.items()}
+
+
+def job_dtype(job: dict) -> torch.dtype:
+    return {"float32": torch.float32, "float64": torch.float64}[job.get("dtype", "float32")]
+
+
+def build_model(model_class, config: dict, weights: str | None, seed: int | None = None):
+    """Build `model_class` from `config`; load `weights` strictly, or perturb every tensor from `seed`.
+
+    Perturbing every tensor (zero convolutions and norms included) makes each parameter matter, so a parameter
+    that one implementation maps to the wrong place shows up as a difference.
+    """
+    model = model_class(**config) if not hasattr(model_class, "from_config") else model_class.from_config(config)
+    if weights is not None:
+        model.load_state_dict(load_file(weights), strict=True)
+    elif seed is not None:
+        generator = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for _, tensor in sorted(model.state_dict().items()):
+                if tensor.is_floating_point():
+                    tensor.add_(torch.randn(tensor.shape, generator=generator) * 0.02)
+    return model.float().eval()
+
+
+def official_classes():
+    from models.DragAnything import DragAnythingSDVModel
+    from models.unet_spatio_temporal_condition_controlnet import UNetSpatioTemporalConditionControlNetModel
+
+    return {"controlnet": DragAnythingSDVModel, "unet": UNetSpatioTemporalConditionControlNetModel}
+
+
+def build_component(kind: str, config: dict, weights: str | None, seed: int | None = None):
+    if kind in ("controlnet", "unet"):
+        return build_model(official_classes()[kind], config, weights, seed)
+    if kind == "vae":
+        from diffusers.models import AutoencoderKLTemporalDecoder
+
+        return build_model(AutoencoderKLTemporalDecoder, config, weights, seed)
+    if kind == "image_encoder":
+        from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+        model = CLIPVisionModelWithProjection(CLIPVisionConfig(**config))
+        if weights is not None:
+            model.load_state_dict(load_file(weights), strict=True)
+        elif seed is not None:
+            generator = torch.Generator().manual_seed(seed)
+            with torch.no_grad():
+                for _, tensor in sorted(model.state_dict().items()):
+                    if tensor.is_floating_point():
+                        tensor.add_(torch.randn(tensor.shape, generator=generator) * 0.02)
+        return model.float().eval()
+    raise ValueError(f"unknown component kind {kind!r}")
+
+
+# ----------------------------------------------------------------------------------------------------- tasks
+
+
+def run_init(job: dict) -> None:
+    """Random weights in the official layout: {kind, config, seed, output}."""
+    model = build_component(job["kind"], job["config"], None, job["seed"])
+    write_outputs(job["output"], dict(model.state_dict()), {"parameters": sum(p.numel() for p in model.parameters())})
+
+
+def run_conditions(job: dict) -> None:
+    """demo.py's `get_condition` on one fixture folder with an injected DIFT feature map.
+
+    Fields: fixture_dir, height, width, frame_number; inputs["dift"] is the [1, 320, H/8, W/8] feature map the
+    featurizer returns. Outputs: "gaussian" [F, H, W] uint8 (the three RGB channels are identical and checked),
+    "entity" [F, 160, H, W] float32 written as "entity_scalar" [F, H, W] when all 160 channels are equal (the
+    official demo paints a scalar; checked exactly), "pooled" [K, 320] (the vectors `get_dift_ID` returned, in
+    entity order), and in the sidecar the radii, the pooled entity indices and the original image size.
+    """
+    import demo
+    from PIL import Image
+
+    dift = load_inputs(job)["dift"]
+
+    class InjectedFeaturizer:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def forward(self, img_tensor, prompt, t=261, up_ft_index=0, ensemble_size=8):
+            return dift.clone()
+
+    pooled: list[torch.Tensor] = []
+    radii: list[int] = []
+    pool_mean = demo.get_dift_ID
+    inscribed = demo.find_largest_inner_rectangle_coordinates
+
+    def recording_pool(feature_map, mask):
+        vector = pool_mean(feature_map, mask)
+        pooled.append(vector.clone())
+        return vector
+
+    def recording_inscribed(mask_gray):
+        centre, radius = inscribed(mask_gray)
+        radii.append(radius)
+        return centre, radius
+
+    demo.SDFeaturizer = InjectedFeaturizer
+    demo.get_dift_ID = recording_pool
+    demo.find_largest_inner_rectangle_coordinates = recording_inscribed
+
+    fixture_dir = job["fixture_dir"]
+    height, width = job["height"], job["width"]
+    first_frame = Image.open(os.path.join(fixture_dir, "demo.jpg")).convert("RGB")
+    original_width, original_height = first_frame.size
+    first_frame = first_frame.resize((width, height))
+    gaussian_images, entity_maps, _ = demo.get_condition(
+        target_size=(height, width),
+        original_size=(original_height, original_width),
+        args={"validation_image": fixture_dir, "frame_number": job["frame_number"]},
+        first_frame=first_frame,
+        side=100,
+        model_id=None,
+    )
+
+    gaussian_rgb = np.stack([np.asarray(image) for image in gaussian_images])
+    if not (np.array_equal(gaussian_rgb[..., 0], gaussian_rgb[..., 1]) and np.array_equal(gaussian_rgb[..., 0], gaussian_rgb[..., 2])):
+        raise AssertionError("official Gaussian map channels differ")
+    outputs = {"gaussian": torch.from_numpy(gaussian_rgb[..., 0].copy())}
+
+    # Each official frame is [H, W, 160]; store one channel when the 160 are identical, as demo.py makes them.
+    scalar_frames = [frame[..., 0].clone() for frame in entity_maps]
+    channels_equal = all(bool((frame == frame[..., :1]).all()) for frame in entity_maps)
+    if channels_equal:
+        outputs["entity_scalar"] = torch.stack(scalar_frames)
+    else:
+        outputs["entity"] = torch.stack([frame.permute(2, 0, 1) for frame in entity_maps])
+    del entity_maps
+    if pooled:
+        outputs["pooled"] = torch.stack(pooled)
+    write_outputs(
+        job["output"],
+        outputs,
+        {
+            "radii": radii,
+            "original_size_hw": [original_height, original_width],
+            "entity_channels_equal": channels_equal,
+            "num_pooled": len(pooled),
+        },
+    )
+
+
+def run_controlnet(job: dict) -> None:
+    """DragAnythingSDVModel forward: {config, weights, inputs, output}.
+
+    inputs: sample [B,F,8,h,w], timestep [], encoder_hidden_states [B,1,C], added_time_ids [B,3],
+    controlnet_cond [B,F,3,H,W], ID_feature [B,F,160,H,W]. Outputs: down_00..down_11, mid.
+    """
+    model = build_component("controlnet", job["config"], job["weights"]).to(job_dtype(job))
+    inputs = load_inputs(job)
+    with torch.no_grad():
+        down, mid = model(
+            inputs["sample"],
+            inputs["timestep"],
+            encoder_hidden_states=inputs["encoder_hidden_states"],
+            added_time_ids=inputs["added_time_ids"],
+            controlnet_cond=inputs["controlnet_cond"],
+            ID_feature=inputs["ID_feature"],
+            conditioning_scale=job.get("conditioning_scale", 1.0),
+            return_dict=False,
+        )
+    outputs = {f"down_{index:02d}": residual for index, residual in enumerate(down)}
+    outputs["mid"] = mid
+    write_outputs(job["output"], outputs)
+
+
+def run_unet(job: dict) -> None:
+    """UNetSpatioTemporalConditionControlNetModel forward with residuals: {config, weights, inputs, output}.
+
+    inputs: sample [B,F,8,h,w], timestep [], encoder_hidden_states [B,1,C], added_time_ids [B,3], down_00..,
+    mid. Output: "sample" [B,F,4,h,w].
+    """
+    model = build_component("unet", job["config"], job["weights"]).to(job_dtype(job))
+    inputs = load_inputs(job)
+    down = [inputs[name] for name in sorted(inputs) if name.startswith("down_")]
+    with torch.no_grad():
+        sample = model(
+            inputs["sample"],
+            inputs["timestep"],
+            encoder_hidden_states=inputs["encoder_hidden_states"],
+            down_block_additional_residuals=down,
+            mid_block_additional_residual=inputs["mid"],
+            added_time_ids=inputs["added_time_ids"],
+            return_dict=False,
+        )[0]
+    write_outputs(job["output"], {"sample": sample})
+
+
+def run_pipeline(job: dict) -> None:
+    """pipeline_svd_DragAnything.StableVideoDiffusionPipeline built from components, with injected noise.
+
+    Fields: configs/weights for unet, controlnet, vae, image_encoder; scheduler_config; num_inference_steps,
+    height, width, num_frames, decode_chunk_size. inputs: image uint8 [H,W,3], gaussian uint8 [F,H,W],
+    ids_embedding [F,160,H,W], noise_aug [1,3,H,W] (the draw the pipeline would make for the conditioning
+    image), latents [1,F,4,h,w] (before the scheduler's init_noise_sigma). Outputs: "latents" (after the last
+    step), "latents_step_NN" after each step, "frames" (decode_latents of the final latents, [1,3,F,H,W]).
+    """
+    from diffusers import EulerDiscreteScheduler
+    from PIL import Image
+    from transformers import CLIPImageProcessor
+
+    import pipeline.pipeline_svd_DragAnything as official_pipeline
+
+    inputs = load_inputs(job)
+    components = {
+        kind: build_component(kind, job["configs"][kind], job["weights"][kind])
+        for kind in ("unet", "controlnet", "vae", "image_encoder")
+    }
+    scheduler = EulerDiscreteScheduler.from_config(job["scheduler_config"])
+    pipe = official_pipeline.StableVideoDiffusionPipeline(
+        vae=components["vae"],
+        image_encoder=components["image_encoder"],
+        unet=components["unet"],
+        controlnet=components["controlnet"],
+        scheduler=scheduler,
+        feature_extractor=CLIPImageProcessor(),
+    )
+    pipe.set_progress_bar_config(disable=True)
+
+    noise_aug = inputs["noise_aug"]
+
+    def injected_randn(shape, generator=None, device=None, dtype=None, layout=None):
+        if tuple(shape) != tuple(noise_aug.shape):
+            raise AssertionError(f"unexpected random draw of shape {tuple(shape)}")
+        return noise_aug.to(device=device, dtype=dtype)
+
+    official_pipeline.randn_tensor = injected_randn
+
+    step_latents: dict[str, torch.Tensor] = {}
+
+    def record_step(pipeline, step, timestep, callback_kwargs):
+        step_latents[f"latents_step_{step:02d}"] = callback_kwargs["latents"].clone()
+        return {}
+
+    image = Image.fromarray(inputs["image"].numpy())
+    gaussian_images = [Image.fromarray(frame).convert("RGB") for frame in inputs["gaussian"].numpy()]
+    with torch.no_grad():
+        latents = pipe(
+            image,
+            gaussian_images,
+            height=job["height"],
+            width=job["width"],
+            num_frames=job["num_frames"],
+            num_inference_steps=job["num_inference_steps"],
+            decode_chunk_size=job["decode_chunk_size"],
+            latents=inputs["latents"],
+            ids_embedding=inputs["ids_embedding"],
+            output_type="latent",
+            callback_on_step_end=record_step,
+            controlnet_cond_scale=1.0,
+        ).frames
+        frames = pipe.decode_latents(latents, job["num_frames"], job["decode_chunk_size"])
+    write_outputs(job["output"], {"latents": latents, "frames": frames, **step_latents})
+
+
+TASKS = {
+    "init": run_init,
+    "conditions": run_conditions,
+    "controlnet": run_controlnet,
+    "unet": run_unet,
+    "pipeline": run_pipeline,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("official_dir", type=Path, help="checkout of showlab/DragAnything")
+    parser.add_argument("request", type=Path, help="JSON file with the jobs to run")
+    args = parser.parse_args()
+
+    official_dir = args.official_dir.resolve()
+    request = json.loads(args.request.read_text())
+    sys.path.insert(0, str(official_dir))
+    torch.manual_seed(0)
+    adapt_devices()
+    with official_cwd(official_dir):
+        import diffusers
+
+        if not Path(diffusers.__file__).resolve().is_relative_to(official_dir):
+            raise SystemExit(f"diffusers resolved to {diffusers.__file__}, not the copy vendored in {official_dir}")
+        for job in request["jobs"]:
+            TASKS[job["task"]](job)
+            print(f"official_runner: {job['task']} -> {job['output']}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
