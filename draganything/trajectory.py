@@ -193,7 +193,7 @@ def resample_track(entity: Entity, num_frames: int, mode: str = "index") -> tupl
         )
     points, visible = entity.points, entity.visibility
     count = len(points)
-    if entity.anchor or count == 1 and mode != "pchip":
+    if entity.anchor or (count == 1 and mode != "pchip"):
         return np.repeat(points[:1], num_frames, axis=0), np.repeat(visible[:1], num_frames)
 
     if mode == "index":
@@ -297,6 +297,12 @@ def _points_array(name: str, raw) -> np.ndarray:
     if array.ndim != 2 or array.shape[1] != 2:
         raise DragAnythingError(
             name, f"its points have shape {list(array.shape)}, not [number of points, 2]", fix
+        )
+    # numpy reads JSON true/false as numbers; a coordinate must be a real number, not a flag.
+    bad = _first_non_number(raw)
+    if bad:
+        raise DragAnythingError(
+            name, f"its points contain something that is not a number (point {bad[0]}: {bad[1]!r})", fix
         )
     array = array.astype(np.float64)
     finite = np.isfinite(array).all(axis=1)
@@ -502,4 +508,540 @@ def _decode(value, input_name: str):
         input_name,
         f"it is not valid JSON ({first_error.msg} at line {first_error.lineno} column {first_error.colno})",
         f"Check the brackets, commas and quotes; the accepted formats are listed in {_DOC}",
+    )
+
+
+# ------------------------------------------------------------------------------------------- normalised input
+
+
+def _looks_normalized(entities: list[Entity]) -> bool:
+    """Detection rule: every coordinate lies in [0, 1] and at least one is not a whole number."""
+    coordinates = np.concatenate([entity.points.reshape(-1) for entity in entities])
+    return bool(((coordinates >= 0) & (coordinates <= 1)).all() and (coordinates != np.round(coordinates)).any())
+
+
+def _to_pixels(
+    input_name: str, entities: list[Entity], normalized: bool | None, width: int | None, height: int | None
+) -> list[Entity]:
+    """Entities in source pixels: scale 0..1 coordinates by (width, height) when they are normalised.
+
+    `normalized` True/False is obeyed; None applies the detection rule of `_looks_normalized`.
+    """
+    if normalized is None:
+        normalized = _looks_normalized(entities)
+    if not normalized:
+        return entities
+    if width is None or height is None:
+        raise DragAnythingError(
+            input_name,
+            "its coordinates are normalised to 0..1 and the frame size to turn them into pixels is unknown",
+            "Pass width= and height= (the size of the image the track was drawn on), or normalized=False if "
+            "the values are pixels",
+        )
+    size = np.array([width, height], dtype=np.float64)
+    return [replace(entity, points=entity.points * size) for entity in entities]
+
+
+def _frame_size(width, height, input_name: str | None = None) -> tuple[int | None, int | None]:
+    """Validated optional frame size; errors name `input_name` when the size came from inside that input."""
+    for name, value in (("width", width), ("height", height)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+            if input_name is None:
+                raise DragAnythingError(name, f"{value!r} is not a frame size in pixels", "Pass a positive integer")
+            raise DragAnythingError(
+                input_name, f"its {name} is {value!r}, not a frame size in pixels", "Give a positive integer or null"
+            )
+    return (None if width is None else int(width)), (None if height is None else int(height))
+
+
+def _finish(
+    input_name: str,
+    entities: list[Entity],
+    *,
+    width,
+    height,
+    normalized: bool | None = False,
+    offframe: str | None = None,
+) -> Trajectories:
+    _require_entities(input_name, entities)
+    width, height = _frame_size(width, height)
+    trajectories = Trajectories(_to_pixels(input_name, entities, normalized, width, height), width, height)
+    return trajectories if offframe is None else trajectories.with_offframe(offframe)
+
+
+# ----------------------------------------------------------------------------------------- id-keyed (VIPSeg)
+
+
+def parse_vipseg(
+    value,
+    *,
+    width: int | None,
+    height: int | None,
+    offframe: str | None = "invisible",
+    normalized: bool | None = False,
+    input_name: str = "VIPSeg trajectories",
+) -> Trajectories:
+    """Id-keyed tracks, as the official VIPSeg test files store them: {"<panoptic id>": [[x, y], ...], ...}.
+
+    One point per frame in pixels of the original video, whose size the files do not store: pass width and
+    height. With a frame size the off-frame policy is applied (default "invisible": about a fifth of the test
+    points are tracker positions that left the frame, some tens of thousands of pixels away); offframe=None
+    keeps the points untouched.
+    """
+    data = _decode(value, input_name)
+    if not isinstance(data, Mapping):
+        raise DragAnythingError(
+            input_name,
+            f"it is a {type(data).__name__}, not an object mapping ids to tracks",
+            'Give {"<id>": [[x, y], ...], ...}',
+        )
+    entities = [
+        _entity(input_name, f"entity {key!r} (number {index + 1})", id=str(key), points=track)
+        for index, (key, track) in enumerate(data.items())
+    ]
+    if offframe is not None and (width is None or height is None):
+        raise DragAnythingError(
+            input_name,
+            "these files do not store the frame size, and the off-frame policy needs it",
+            "Pass width= and height= of the original video (or offframe=None to keep every point as stored)",
+        )
+    return _finish(input_name, entities, width=width, height=height, normalized=normalized, offframe=offframe)
+
+
+# -------------------------------------------------------------------------------------------------- KJNodes
+
+
+def parse_kjnodes(
+    value,
+    *,
+    width: int | None = None,
+    height: int | None = None,
+    normalized: bool | None = None,
+    input_name: str = "coordinates",
+) -> Trajectories:
+    """KJNodes coordinate strings (also read by the host's ATI and WanMove nodes), pixels by default:
+
+    - a flat list of {"x", "y"} (one track);
+    - a list of such lists (one track each);
+    - a list of JSON strings, each holding one track (or a list of tracks);
+    - any of these as a JSON string, single-quoted pseudo-JSON included.
+    Extra keys in a point object are ignored. Entities get ids "1", "2", ... in order.
+    """
+    data = _decode(value, input_name)
+    if isinstance(data, list) and data and all(isinstance(item, (str, bytes)) for item in data):
+        tracks = []
+        for index, text in enumerate(data):
+            decoded = _decode(text, f"{input_name} string {index}")
+            tracks.extend(_kj_tracks(f"{input_name} string {index}", decoded))
+    else:
+        tracks = _kj_tracks(input_name, data)
+    entities = [
+        _entity(input_name, f"track {index}", id=str(index + 1), points=_kj_points(input_name, index, track))
+        for index, track in enumerate(tracks)
+    ]
+    return _finish(input_name, entities, width=width, height=height, normalized=normalized)
+
+
+def _kj_tracks(input_name: str, data) -> list[list]:
+    fix = 'Give [{"x": 10, "y": 20}, ...] for one track or [[{"x": 10, "y": 20}, ...], ...] for several'
+    if not isinstance(data, list) or not data:
+        kind = "an empty list" if isinstance(data, list) else f"a {type(data).__name__}"
+        raise DragAnythingError(input_name, f"it is {kind}, not a list of points", fix)
+    if isinstance(data[0], Mapping):
+        return [data]
+    if isinstance(data[0], list):
+        return data
+    raise DragAnythingError(input_name, f"its first item {_short(data[0])} is neither a point nor a track", fix)
+
+
+def _kj_points(input_name: str, index: int, track) -> list:
+    if not isinstance(track, list):
+        raise DragAnythingError(
+            input_name, f"track {index} is {_short(track)}, not a list of points", 'Give [{"x": .., "y": ..}, ...]'
+        )
+    for position, point in enumerate(track):
+        if not isinstance(point, Mapping) or "x" not in point or "y" not in point:
+            raise DragAnythingError(
+                input_name,
+                f"track {index}, point {position} is {_short(point)}, not an object with x and y",
+                'Write each point as {"x": <pixels>, "y": <pixels>}',
+            )
+    return [[point["x"], point["y"]] for point in track]
+
+
+# --------------------------------------------------------------------------------------------- nested lists
+
+
+def parse_nested_lists(
+    value,
+    *,
+    width: int | None = None,
+    height: int | None = None,
+    normalized: bool | None = None,
+    input_name: str = "trajectory",
+) -> Trajectories:
+    """[[x, y], ...] (one track) or [[[x, y], ...], ...] (several), as lists, a JSON string or an array
+    ([L, 2] or [N, L, 2]; torch tensors too). Pixels by default; ids "1", "2", ... in order."""
+    data = _decode(value, input_name)
+    if hasattr(data, "detach"):
+        data = data.detach().cpu().numpy()
+    fix = "Give [[x, y], ...] for one track or [[[x, y], ...], ...] for several"
+    if isinstance(data, np.ndarray):
+        if data.ndim == 2:
+            tracks = [data]
+        elif data.ndim == 3:
+            tracks = list(data)
+        else:
+            raise DragAnythingError(input_name, f"it is an array of shape {list(data.shape)}", fix)
+    elif isinstance(data, list) and data:
+        tracks = data if _depth(data) >= 3 else [data]
+    else:
+        kind = "an empty list" if isinstance(data, list) else f"a {type(data).__name__}"
+        raise DragAnythingError(input_name, f"it is {kind}, not a list of tracks", fix)
+    entities = [
+        _entity(input_name, f"track {index}", id=str(index + 1), points=track) for index, track in enumerate(tracks)
+    ]
+    return _finish(input_name, entities, width=width, height=height, normalized=normalized)
+
+
+def _depth(data) -> int:
+    """Nesting depth along the first items: 1 for [x, y], 2 for [[x, y]], 3 for [[[x, y]]]."""
+    depth = 0
+    while isinstance(data, (list, tuple)) and data:
+        depth += 1
+        data = data[0]
+    return depth
+
+
+# ------------------------------------------------------------------------------------------------ host TRACKS
+
+
+def _numpy(value) -> np.ndarray:
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def parse_tracks(tracks, *, width: int | None = None, height: int | None = None, input_name: str = "tracks"):
+    """The host's TRACKS value -> Trajectories.
+
+    {"track_path": [T, N, 2] float pixels, "track_visibility": [T, N] bool} (torch tensors or arrays). Track n
+    becomes entity str(n + 1) with T points, one per frame, and its visibility column. A visibility of shape
+    [T, 1] (what the host's WanMove nodes produce from a MASK) applies to every track; a missing one means all
+    visible.
+    """
+    if not isinstance(tracks, Mapping) or "track_path" not in tracks:
+        raise DragAnythingError(
+            input_name,
+            "it is not a TRACKS value (a dict with 'track_path' [frames, tracks, 2])",
+            "Connect a TRACKS output, or pass one of the formats listed in " + _DOC,
+        )
+    path = _numpy(tracks["track_path"])
+    if path.ndim != 3 or path.shape[-1] != 2 or path.shape[0] == 0:
+        raise DragAnythingError(
+            input_name,
+            f"its track_path has shape {list(path.shape)}, not [frames, tracks, 2]",
+            "Build it as the host's WanMove nodes do: float [T, N, 2] pixel positions",
+        )
+    _require_entities(input_name, list(range(path.shape[1])))
+    visibility = tracks.get("track_visibility")
+    if visibility is None:
+        visibility = np.ones(path.shape[:2], dtype=bool)
+    visibility = _numpy(visibility)
+    if visibility.ndim == 2 and visibility.shape[0] == path.shape[0] and visibility.shape[1] in (1, path.shape[1]):
+        visibility = np.broadcast_to(visibility, path.shape[:2])
+    else:
+        raise DragAnythingError(
+            input_name,
+            f"its track_visibility has shape {list(visibility.shape)}, not [{path.shape[0]}, {path.shape[1]}]",
+            "Give one true/false per frame and track (or leave it out)",
+        )
+    entities = [
+        _entity(
+            input_name,
+            f"track {index}",
+            id=str(index + 1),
+            points=path[:, index].astype(np.float64),
+            visible=visibility[:, index].astype(bool),
+        )
+        for index in range(path.shape[1])
+    ]
+    return _finish(input_name, entities, width=width, height=height)
+
+
+def to_tracks(
+    trajectories: Trajectories,
+    num_frames: int,
+    *,
+    mode: str = "index",
+    framing=None,
+    offframe: str = "invisible",
+) -> dict[str, np.ndarray]:
+    """Trajectories -> the host's TRACKS layout as numpy arrays (the node converts them to torch tensors).
+
+    {"track_path": float32 [num_frames, N, 2], "track_visibility": bool [num_frames, N]}, resampled with `mode`.
+    With a `framing.Framing`, positions are in model pixels and the off-frame policy is applied in the model
+    frame; without one they stay in source pixels.
+    """
+    points, visible = trajectories.resampled(num_frames, mode)
+    if framing is not None:
+        points, visible = framing.tracks(points, visible, offframe=offframe)
+    return {
+        "track_path": np.ascontiguousarray(points.transpose(1, 0, 2), dtype=np.float32),
+        "track_visibility": np.ascontiguousarray(visible.T, dtype=bool),
+    }
+
+
+# ------------------------------------------------------------------------------------------ the pack's format
+
+_TOP_KEYS = ("format", "version", "width", "height", "num_frames", "image", "entities")
+_ENTITY_KEYS = ("id", "label", "points", "frames", "radius", "anchor", "clicks", "box", "mask_name", "visible")
+
+
+def to_json(trajectories: Trajectories, indent: int | None = None) -> str:
+    """The pack's own JSON (docs/trajectory-format.md). parse_trajectories(to_json(t)) == t, exactly."""
+    document = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "width": trajectories.width,
+        "height": trajectories.height,
+        "num_frames": trajectories.num_frames,
+        "image": trajectories.image,
+        "entities": [
+            {
+                "id": entity.id,
+                "label": entity.label,
+                "points": [[_number(x), _number(y)] for x, y in entity.points.tolist()],
+                "frames": None if entity.frames is None else entity.frames.tolist(),
+                "radius": None if entity.radius is None else _number(entity.radius),
+                "anchor": entity.anchor,
+                "clicks": [
+                    {"x": _number(click.x), "y": _number(click.y), "positive": bool(click.positive)}
+                    for click in entity.clicks
+                ],
+                "box": None if entity.box is None else [_number(v) for v in entity.box],
+                "mask_name": entity.mask_name,
+                "visible": None if entity.visible is None else entity.visible.tolist(),
+            }
+            for entity in trajectories.entities
+        ],
+    }
+    return json.dumps(document, indent=indent, allow_nan=False)
+
+
+def _number(value: float) -> int | float:
+    """Whole numbers as JSON integers (readable, and read back as the same float64)."""
+    value = float(value)
+    return int(value) if value.is_integer() and abs(value) < 2**53 else value
+
+
+def parse_pack_json(value, *, input_name: str = "trajectories") -> Trajectories:
+    """The pack's own JSON, as written by `to_json`, the editor and the nodes (docs/trajectory-format.md)."""
+    data = _decode(value, input_name)
+    if not isinstance(data, Mapping) or data.get("format") != FORMAT_NAME:
+        raise DragAnythingError(
+            input_name,
+            f'it is not a "{FORMAT_NAME}" document (its "format" field is missing or different)',
+            f'Start the object with "format": "{FORMAT_NAME}", "version": {FORMAT_VERSION}',
+        )
+    _unknown_keys(input_name, "the document", data, _TOP_KEYS)
+    version = data.get("version")
+    if version != FORMAT_VERSION or isinstance(version, bool):
+        raise DragAnythingError(
+            input_name,
+            f"its version is {version!r}; this release reads version {FORMAT_VERSION}",
+            "Write the file with this release, or update the pack",
+        )
+    width, height = _frame_size(data.get("width"), data.get("height"), input_name)
+    num_frames = data.get("num_frames")
+    if num_frames is not None:
+        try:
+            _check_num_frames(num_frames)
+        except DragAnythingError as error:
+            raise DragAnythingError(input_name, f"num_frames: {error.problem}", error.fix) from None
+    image = data.get("image")
+    if image is not None and not isinstance(image, str):
+        raise DragAnythingError(input_name, f"its image is {_short(image)}, not a file name", "Use a string or null")
+    records = data.get("entities")
+    if not isinstance(records, list):
+        raise DragAnythingError(input_name, '"entities" is missing or not a list', 'Give "entities": [{...}, ...]')
+    _require_entities(input_name, records)
+    entities, seen = [], set()
+    for index, record in enumerate(records):
+        where = f"entity {index}"
+        if not isinstance(record, Mapping):
+            raise DragAnythingError(input_name, f"{where} is {_short(record)}, not an object", "See " + _DOC)
+        _unknown_keys(input_name, where, record, _ENTITY_KEYS)
+        entity_id = record.get("id")
+        if not isinstance(entity_id, str) or not entity_id:
+            raise DragAnythingError(input_name, f"{where} has no string id", 'Give each entity "id": "<text>"')
+        if entity_id in seen:
+            raise DragAnythingError(input_name, f"{where} repeats the id {entity_id!r}", "Give every entity its own id")
+        seen.add(entity_id)
+        where = f"entity {index} ({entity_id!r})"
+        if "points" not in record:
+            raise DragAnythingError(input_name, f"{where} has no points", 'Give "points": [[x, y], ...]')
+        for key, kind in (("label", str), ("mask_name", str), ("anchor", bool)):
+            if key in record and record[key] is not None and not isinstance(record[key], kind):
+                raise DragAnythingError(
+                    input_name, f"{where}: its {key} is {_short(record[key])}", f"Give {key} as a {kind.__name__}"
+                )
+        entities.append(
+            _entity(
+                input_name,
+                where,
+                id=entity_id,
+                points=record["points"],
+                frames=record.get("frames"),
+                radius=record.get("radius"),
+                anchor=record.get("anchor") or False,
+                label=record.get("label") or "",
+                clicks=_clicks(input_name, where, record.get("clicks") or []),
+                box=record.get("box"),
+                mask_name=record.get("mask_name"),
+                visible=record.get("visible"),
+            )
+        )
+    return Trajectories(entities, width, height, num_frames, image)
+
+
+def _unknown_keys(input_name: str, where: str, record: Mapping, known: tuple[str, ...]) -> None:
+    unknown = sorted(set(record) - set(known))
+    if unknown:
+        raise DragAnythingError(
+            input_name,
+            f"{where} has unknown field(s) {', '.join(map(repr, unknown))}",
+            f"The fields are {', '.join(known)} (see {_DOC}); check the spelling",
+        )
+
+
+def _clicks(input_name: str, where: str, raw) -> list[Click]:
+    fix = 'Give clicks as [{"x": <px>, "y": <px>, "positive": true}, ...]'
+    if not isinstance(raw, list):
+        raise DragAnythingError(input_name, f"{where}: its clicks are {_short(raw)}, not a list", fix)
+    clicks = []
+    for position, click in enumerate(raw):
+        ok = isinstance(click, Mapping) and set(click) <= {"x", "y", "positive"} and {"x", "y"} <= set(click)
+        coordinates = [click.get("x"), click.get("y")] if ok else []
+        ok = ok and all(
+            not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) for v in coordinates
+        )
+        ok = ok and isinstance(click.get("positive", True), bool)
+        if not ok:
+            raise DragAnythingError(input_name, f"{where}: click {position} is {_short(click)}", fix)
+        clicks.append(Click(float(click["x"]), float(click["y"]), click.get("positive", True)))
+    return clicks
+
+
+# ------------------------------------------------------------------------------------------------ entry point
+
+
+def parse_trajectories(
+    value,
+    *,
+    width: int | None = None,
+    height: int | None = None,
+    normalized: bool | None = None,
+    offframe: str | None = None,
+    input_name: str = "trajectories",
+) -> Trajectories:
+    """Any supported trajectory value -> Trajectories, the format detected from its shape.
+
+    value: a JSON string (single-quoted pseudo-JSON accepted) or decoded Python objects, a numpy array or
+    torch tensor of points, the host's TRACKS dict, or a Trajectories (returned as it is, after the optional
+    steps below). Detection, in order:
+      dict with "format"            -> the pack's JSON (`parse_pack_json`)
+      dict with "track_path"        -> the host's TRACKS (`parse_tracks`)
+      dict of {"trajectory": ...}   -> the official demo.json (`parse_official_demo`)
+      dict of lists                 -> id-keyed tracks as in the VIPSeg files (`parse_vipseg`)
+      list of {"x","y"} / of lists of them / of JSON strings -> KJNodes (`parse_kjnodes`)
+      list of [x, y] / of lists of them, arrays               -> nested lists (`parse_nested_lists`)
+    width/height: the source frame size when the format does not store it (stored values win when present).
+    normalized: True scales 0..1 coordinates by width/height; False reads pixels; None (default) detects
+        normalised values (every coordinate within 0..1 and one not whole) in the formats without their own
+        units (KJNodes, nested lists). The official, VIPSeg, TRACKS and pack formats are always pixels.
+    offframe: None (default) keeps points as given; "invisible" or "clip" applies the off-frame policy in the
+        source frame (`apply_offframe`), which needs the frame size.
+    """
+    data = _decode(value, input_name)
+    if isinstance(data, Trajectories):
+        trajectories = data
+    elif isinstance(data, Mapping):
+        if "format" in data:
+            trajectories = parse_pack_json(data, input_name=input_name)
+        elif "track_path" in data:
+            trajectories = parse_tracks(data, input_name=input_name)
+        elif data and all(isinstance(record, Mapping) and "trajectory" in record for record in data.values()):
+            trajectories = parse_official_demo(data, input_name=input_name)
+        elif data and all(isinstance(track, list) for track in data.values()):
+            trajectories = parse_vipseg(data, width=width, height=height, offframe=None, input_name=input_name)
+        else:
+            raise DragAnythingError(
+                input_name,
+                "it is an object in none of the known layouts"
+                + (f" (keys: {_short(list(data)[:6])})" if data else " (it is empty)"),
+                f"Use one of the formats in {_DOC}; the pack's own starts with \"format\": \"{FORMAT_NAME}\"",
+            )
+    elif hasattr(data, "detach") or isinstance(data, np.ndarray):
+        trajectories = parse_nested_lists(data, normalized=False, input_name=input_name)
+    elif isinstance(data, list) and data:
+        first = data[0]
+        while isinstance(first, list) and first:
+            first = first[0]
+        if isinstance(first, (Mapping, str, bytes)):
+            trajectories = parse_kjnodes(data, normalized=False, input_name=input_name)
+        else:
+            trajectories = parse_nested_lists(data, normalized=False, input_name=input_name)
+        trajectories = replace(
+            trajectories,
+            entities=_to_pixels(input_name, trajectories.entities, normalized, width, height),
+        )
+    else:
+        kind = "an empty list" if isinstance(data, list) else f"a {type(data).__name__}"
+        raise DragAnythingError(
+            input_name, f"it is {kind}, which holds no trajectory", f"Use one of the formats in {_DOC}"
+        )
+    width, height = _frame_size(width, height)
+    trajectories = replace(
+        trajectories,
+        width=trajectories.width if trajectories.width is not None else width,
+        height=trajectories.height if trajectories.height is not None else height,
+    )
+    return trajectories if offframe is None else trajectories.with_offframe(offframe)
+
+
+def load_trajectories(
+    path: str | Path,
+    *,
+    width: int | None = None,
+    height: int | None = None,
+    normalized: bool | None = None,
+    offframe: str | None = None,
+) -> Trajectories:
+    """A trajectory file (any supported format) or an official demo folder.
+
+    An official demo.json beside its demo.jpg takes its frame size and image name from the image.
+    """
+    path = Path(path)
+    if path.is_dir() or (path.is_file() and (path.parent / OFFICIAL_DEMO_IMAGE).is_file() and _is_official(path)):
+        trajectories, _ = load_official_demo(path)
+        return parse_trajectories(trajectories, offframe=offframe, input_name=str(path))
+    if not path.is_file():
+        raise DragAnythingError(str(path), "the file does not exist", "Check the path")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise DragAnythingError(str(path), f"it cannot be read as text ({error})", "Pass a JSON file") from None
+    return parse_trajectories(
+        text, width=width, height=height, normalized=normalized, offframe=offframe, input_name=str(path)
+    )
+
+
+def _is_official(path: Path) -> bool:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(data, dict) and bool(data) and all(
+        isinstance(record, dict) and "trajectory" in record for record in data.values()
     )
