@@ -87,6 +87,15 @@ def binarize_mask(mask, mode: str = "official", threshold: float = 0.5, name: st
     raise DragAnythingError("binarize_mode", f"unknown mode {mode!r}", f"Use one of {', '.join(BINARIZE_MODES)}.")
 
 
+def read_mask(path) -> np.ndarray:
+    """A mask image file as the official code reads it: ``cv2.imread`` in colour (BGR uint8 [H, W, 3])."""
+    mask = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if mask is None:
+        raise DragAnythingError(str(path), "the mask image could not be read (missing file or not an image)",
+                                "Check the path and use a PNG or JPEG mask.")
+    return mask
+
+
 def resize_mask(mask01: np.ndarray, width: int, height: int) -> np.ndarray:
     """Resize a {0, 1} uint8 mask the way the official code does (``cv2.resize``, INTER_LINEAR); stays {0, 1}."""
     return cv2.resize(np.ascontiguousarray(mask01, dtype=np.uint8), (width, height), interpolation=cv2.INTER_LINEAR)

@@ -16,7 +16,8 @@ Two modes:
 ``"analytic"``
     A true Gaussian ``255 * exp(-d^2 / (2 (0.4 side)^2))`` at the (sub-pixel) point, cut to the disc of radius
     ``side`` and cropped, not squeezed, at the borders; entities combine by maximum, so overlapping entities keep
-    both bumps. Pixel (i, j) sits at coordinate (x=j, y=i), so an integer point puts the 255 peak on that pixel.
+    both bumps. Points are continuous positions as in :mod:`draganything.trajectory` (pixel column j covers
+    [j, j + 1), its centre is j + 0.5), so a point at (10.5, 4.5) puts the 255 peak on pixel (row 4, column 10).
     This is outside what the released weights were trained on (they saw the template mode); use it for new
     training or for experiments, not for parity.
 
@@ -137,8 +138,9 @@ def analytic_gaussian_maps(points, sides, height: int, width: int, visible=None)
     _validate(points, sides, visible, height, width)
     num_frames = points.shape[1]
     maps = np.zeros((num_frames, height, width), np.float32)
-    ys = np.arange(height, dtype=np.float64)
-    xs = np.arange(width, dtype=np.float64)
+    # Pixel centres, in the continuous coordinates the points use.
+    ys = np.arange(height, dtype=np.float64) + 0.5
+    xs = np.arange(width, dtype=np.float64) + 0.5
     for entity, side in enumerate(sides):
         if side <= 0:
             continue
