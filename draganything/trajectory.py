@@ -693,8 +693,8 @@ def parse_nested_lists(
             tracks = list(data)
         else:
             raise DragAnythingError(input_name, f"it is an array of shape {list(data.shape)}", fix)
-    elif isinstance(data, list) and data:
-        tracks = data if _depth(data) >= 3 else [data]
+    elif isinstance(data, (list, tuple)) and data:
+        tracks = list(data) if _depth(data) >= 3 else [data]
     else:
         kind = "an empty list" if isinstance(data, list) else f"a {type(data).__name__}"
         raise DragAnythingError(input_name, f"it is {kind}, not a list of tracks", fix)
@@ -967,14 +967,22 @@ def parse_trajectories(
     if isinstance(data, Trajectories):
         trajectories = data
     elif isinstance(data, Mapping):
+        if normalized and not _is_id_keyed(data):
+            raise DragAnythingError(
+                input_name,
+                "normalized=True was given, but this format stores pixel coordinates",
+                "Leave normalized unset for this input",
+            )
         if "format" in data:
             trajectories = parse_pack_json(data, input_name=input_name)
         elif "track_path" in data:
             trajectories = parse_tracks(data, input_name=input_name)
         elif data and all(isinstance(record, Mapping) and "trajectory" in record for record in data.values()):
             trajectories = parse_official_demo(data, input_name=input_name)
-        elif data and all(isinstance(track, list) for track in data.values()):
-            trajectories = parse_vipseg(data, width=width, height=height, offframe=None, input_name=input_name)
+        elif _is_id_keyed(data):
+            trajectories = parse_vipseg(
+                data, width=width, height=height, offframe=None, normalized=bool(normalized), input_name=input_name
+            )
         else:
             raise DragAnythingError(
                 input_name,
@@ -982,20 +990,12 @@ def parse_trajectories(
                 + (f" (keys: {_short(list(data)[:6])})" if data else " (it is empty)"),
                 f"Use one of the formats in {_DOC}; the pack's own starts with \"format\": \"{FORMAT_NAME}\"",
             )
-    elif hasattr(data, "detach") or isinstance(data, np.ndarray):
-        trajectories = parse_nested_lists(data, normalized=False, input_name=input_name)
-    elif isinstance(data, list) and data:
-        first = data[0]
-        while isinstance(first, list) and first:
+    elif hasattr(data, "detach") or isinstance(data, np.ndarray) or (isinstance(data, (list, tuple)) and data):
+        first = data
+        while isinstance(first, (list, tuple)) and first:
             first = first[0]
-        if isinstance(first, (Mapping, str, bytes)):
-            trajectories = parse_kjnodes(data, normalized=False, input_name=input_name)
-        else:
-            trajectories = parse_nested_lists(data, normalized=False, input_name=input_name)
-        trajectories = replace(
-            trajectories,
-            entities=_to_pixels(input_name, trajectories.entities, normalized, width, height),
-        )
+        parse = parse_kjnodes if isinstance(first, (Mapping, str, bytes)) else parse_nested_lists
+        trajectories = parse(data, width=width, height=height, normalized=normalized, input_name=input_name)
     else:
         kind = "an empty list" if isinstance(data, list) else f"a {type(data).__name__}"
         raise DragAnythingError(
@@ -1008,6 +1008,10 @@ def parse_trajectories(
         height=trajectories.height if trajectories.height is not None else height,
     )
     return trajectories if offframe is None else trajectories.with_offframe(offframe)
+
+
+def _is_id_keyed(data: Mapping) -> bool:
+    return bool(data) and all(isinstance(track, list) for track in data.values())
 
 
 def load_trajectories(

@@ -174,6 +174,16 @@ def test_explicit_normalized_flag_wins_over_detection():
     assert parse_trajectories([[0, 1], [1, 0]], width=576, height=320).entities[0].points.tolist() == [[0, 1], [1, 0]]
 
 
+def test_normalized_flag_on_formats_with_pixel_units():
+    id_keyed = parse_trajectories({"7": [[0.5, 0.5], [1, 1]]}, width=200, height=100, normalized=True)
+    assert id_keyed.entities[0].points.tolist() == [[100, 50], [200, 100]]
+    # Id-keyed tracks are pixels unless told otherwise (the VIPSeg files hold whole pixels).
+    assert parse_trajectories({"7": [[0.5, 0.5]]}, width=200, height=100).entities[0].points.tolist() == [[0.5, 0.5]]
+    with pytest.raises(DragAnythingError, match="stores pixel coordinates"):
+        parse_trajectories(to_json(full_trajectories()), normalized=True)
+    assert parse_trajectories(((1, 2), (3, 4))).entities[0].points.tolist() == [[1, 2], [3, 4]]
+
+
 def test_normalised_without_frame_size_is_refused():
     with pytest.raises(DragAnythingError, match="normalised") as error:
         parse_trajectories([[0.25, 0.5]])
