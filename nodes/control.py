@@ -1,0 +1,185 @@
+"""The DragAnything ControlNet inside the host's sampler.
+
+`DragAnythingControl` is a `comfy.controlnet.ControlBase`: the Apply node attaches it to positive and negative
+conditioning exactly like a core ControlNet, so strength, start/end percent, chaining, every sampler, scheduler
+and guider, model loading/offloading, progress and cancel are the host's own.
+
+Conditions stay resolution-free until sampling. The maps the ControlNet consumes are built in `get_control` from
+the latent actually being sampled (its frame count and size) and embedded once per run: the embedding does not
+depend on x or t, so every step and both CFG halves reuse it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+import comfy.controlnet
+import comfy.model_base
+import comfy.model_management
+import comfy.model_patcher
+import comfy.ops
+
+from ..draganything.controlnet import residuals_as_injected
+from ..draganything.errors import DragAnythingError
+
+# Pixel size of one latent cell of the SVD VAE.
+LATENT_SCALE = 8
+# Frames embedded at a time: the entity map is 160 channels at full pixel resolution, so a whole video at once
+# would take gigabytes; the embedder is per-frame, so chunking changes nothing numerically.
+EMBED_FRAME_CHUNK = 2
+
+_HOST_OPS = {
+    torch.nn.Linear: "Linear",
+    torch.nn.Conv2d: "Conv2d",
+    torch.nn.Conv3d: "Conv3d",
+    torch.nn.GroupNorm: "GroupNorm",
+    torch.nn.LayerNorm: "LayerNorm",
+}
+
+
+def adopt_host_ops(module: torch.nn.Module, manual_cast: bool) -> torch.nn.Module:
+    """Give the library's plain torch layers the host's offload-aware classes, in place.
+
+    The host's partial (low-VRAM) loading only moves layers that carry `comfy_cast_weights`; plain layers that do
+    not fit would stay on the offload device. The host classes are subclasses with the same parameters, so the
+    swap changes no number. With `manual_cast` the weights stay in their stored dtype and are cast to the input's
+    dtype at each call (fp16/bf16 weights on a device that computes in fp32).
+    """
+    ops = comfy.ops.manual_cast if manual_cast else comfy.ops.disable_weight_init
+    for layer in module.modules():
+        name = _HOST_OPS.get(type(layer))
+        if name is not None:
+            layer.__class__ = getattr(ops, name)
+    return module
+
+
+@dataclass
+class LoadedControlNet:
+    """What the loader node outputs: the network in a ModelPatcher, and the dtype it computes in."""
+
+    patcher: comfy.model_patcher.ModelPatcher
+    compute_dtype: torch.dtype
+    name: str
+
+    @property
+    def network(self) -> torch.nn.Module:
+        return self.patcher.model
+
+
+def wrap_controlnet(network: torch.nn.Module, weight_dtype: torch.dtype, name: str) -> LoadedControlNet:
+    """Prepare a loaded library network for the host's sampler.
+
+    The host's SVD conditioning reaches the ControlNet as `y`, the three time ids already projected by the same
+    sinusoid as the network's `add_time_proj` (256 channels each, cos first); the projection is therefore
+    replaced by an identity so that `y` goes straight into `add_embedding`.
+    """
+    network.add_time_proj = torch.nn.Identity()
+    load_device = comfy.model_management.get_torch_device()
+    manual_cast_dtype = comfy.model_management.unet_manual_cast(weight_dtype, load_device)
+    adopt_host_ops(network, manual_cast=manual_cast_dtype is not None)
+    patcher = comfy.model_patcher.ModelPatcher(network, load_device=load_device,
+                                               offload_device=comfy.model_management.unet_offload_device())
+    return LoadedControlNet(patcher, manual_cast_dtype or weight_dtype, name)
+
+
+class DragAnythingControl(comfy.controlnet.ControlBase):
+    """One DragAnything control on a conditioning: the ControlNet, the conditions and the strength settings."""
+
+    def __init__(self, controlnet: LoadedControlNet, conditions):
+        super().__init__()
+        self.controlnet = controlnet
+        self.conditions = conditions
+        self.model_sampling_current = None
+        self._embedding_key = None
+        self._embedding = None
+
+    def copy(self):
+        copied = DragAnythingControl(self.controlnet, self.conditions)
+        self.copy_to(copied)
+        return copied
+
+    def get_models(self):
+        return super().get_models() + [self.controlnet.patcher]
+
+    def pre_run(self, model, percent_to_timestep_function):
+        if not isinstance(model, comfy.model_base.SVD_img2vid):
+            raise DragAnythingError(
+                "model",
+                f"the sampler's model is a {type(model).__name__}, but DragAnything controls Stable Video Diffusion "
+                "img2vid only",
+                "Load the SVD checkpoint with 'Image Only Checkpoint Loader (img2vid model)' and sample its MODEL, "
+                "or remove the Apply DragAnything node from this graph")
+        super().pre_run(model, percent_to_timestep_function)
+        self.model_sampling_current = model.model_sampling
+
+    def cleanup(self):
+        self.model_sampling_current = None
+        self._embedding_key = None
+        self._embedding = None
+        super().cleanup()
+
+    def inference_memory_requirements(self, dtype):
+        # The cached condition embedding: one video of 320-channel latent-size maps is small next to the
+        # encoder's activations, which the host already budgets for through the patcher's model size.
+        return super().inference_memory_requirements(dtype)
+
+    def _condition_embedding(self, num_frames: int, latent_height: int, latent_width: int, device, dtype):
+        key = (num_frames, latent_height, latent_width, device, dtype)
+        if self._embedding_key != key:
+            self._embedding = None
+            gaussian, entity = self.conditions.build(latent_width * LATENT_SCALE, latent_height * LATENT_SCALE,
+                                                     num_frames, device=device, dtype=dtype)
+            self._embedding = self.controlnet.network.embed_conditions(
+                gaussian, entity, frame_chunk_size=EMBED_FRAME_CHUNK).to(dtype)
+            self._embedding_key = key
+        return self._embedding
+
+    def get_control(self, x_noisy, t, cond, batched_number, transformer_options=None, *args, **kwargs):
+        control_prev = None
+        if self.previous_controlnet is not None:
+            control_prev = self.previous_controlnet.get_control(x_noisy, t, cond, batched_number,
+                                                                transformer_options, *args, **kwargs)
+
+        if self.timestep_range is not None and (t[0] > self.timestep_range[0] or t[0] < self.timestep_range[1]):
+            return control_prev
+
+        if transformer_options is not None and transformer_options.get("context_window") is not None:
+            raise DragAnythingError(
+                "model",
+                "context windows are active on this model; the host does not slice ControlNet residuals per "
+                "window, so DragAnything's per-frame control would land on the wrong frames",
+                "Remove the context-window node from the model path (DragAnything renders the whole video in one "
+                "window, 14 frames officially)")
+
+        num_frames = int(cond["num_video_frames"])
+        rows, _, latent_height, latent_width = x_noisy.shape
+        if rows % num_frames:
+            raise DragAnythingError(
+                "latent", f"the sampler passed {rows} latent rows, not a whole number of {num_frames}-frame videos",
+                "Sample a latent made by SVD_img2vid_Conditioning without batching or slicing it")
+        videos = rows // num_frames
+
+        dtype = self.controlnet.compute_dtype
+        device = x_noisy.device
+        embedding = self._condition_embedding(num_frames, latent_height, latent_width, device, dtype)
+
+        sampling = self.model_sampling_current
+        sample = torch.cat([sampling.calculate_input(t, x_noisy), cond["c_concat"].to(device)], dim=1)
+        timestep = sampling.timestep(t)[::num_frames]
+        context = cond.get("crossattn_controlnet", cond["c_crossattn"])[::num_frames]
+        time_ids = cond["y"][::num_frames]
+
+        down, mid = self.controlnet.network(
+            sample.to(dtype).unflatten(0, (videos, num_frames)),
+            timestep.to(dtype),
+            comfy.model_management.cast_to_device(context, device, dtype),
+            comfy.model_management.cast_to_device(time_ids, device, dtype),
+            embedding,
+            return_dict=False,
+        )
+        # The released weights were trained against a UNet that adds skip residual i RESIDUAL_MULTIPLICITIES[i]
+        # times; the host adds each once, so the factors are applied here, before the strength.
+        down, mid = residuals_as_injected(down, mid)
+        return self.control_merge({"output": list(down), "middle": [mid]}, control_prev, output_dtype=None)

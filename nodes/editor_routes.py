@@ -1,0 +1,408 @@
+"""HTTP routes of the trajectory editor (web/js/trajectory_editor.js).
+
+Importing this module registers them on the host's PromptServer; nothing else is needed. Every route answers JSON
+(or a PNG) and never raises into the server: bad requests get a 400 with a message the editor shows, anything
+else a 500 with the same shape. Parsing, resampling, Gaussian maps and segmentation are the pack's own functions,
+so the editor draws exactly what the nodes compute.
+
+- POST /draganything/editor/preview   the trajectory value (any accepted format) -> the pack's JSON document,
+                                      every entity's track resampled to the frame count, and its colour.
+- POST /draganything/editor/gaussian  the same value + a frame index -> RGBA PNG of the Gaussian map at frame k.
+- POST /draganything/editor/mask      an input/temp image name + clicks/box -> the entity mask (PNG data URL),
+                                      its inscribed radius and how it was made (SAM, or GrabCut as the fallback).
+
+Heavy work (parsing big values, Gaussian maps, SAM, GrabCut) runs in worker threads, never on the event loop.
+SAM runs on the CPU so it never takes GPU memory from a sampler that may be running at the same time; the image
+embedding, the expensive part (seconds per image for ViT-H on a CPU), is cached per image file and model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io as bytes_io
+import json
+import logging
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import replace
+
+import numpy as np
+import torch
+from aiohttp import web
+from PIL import Image
+
+import folder_paths
+from server import PromptServer
+
+from ..draganything import gaussian, trajectory, viz
+from ..draganything.entity import entity_sides, inscribed_circle
+from ..draganything.errors import DragAnythingError
+from .folders import SAM_FOLDER
+from .segmentation import EntityPrompt, segment_with_grabcut
+
+ROUTE_PREFIX = "/draganything/editor"
+
+MAX_BODY_BYTES = 4 * 1024 * 1024
+MAX_ENTITIES = 64
+MAX_POINTS_PER_ENTITY = 2048
+MAX_FRAMES = 512
+MAX_CLICKS = 64
+MAX_IMAGE_PIXELS = 8192 * 8192
+MAX_PREVIEW_SIDE = 1024
+DEFAULT_PREVIEW_SIDE = 384
+IMAGE_FOLDER_TYPES = ("input", "temp")
+# Without a mask the Python node derives the radius at run time; the preview needs a number now.
+FALLBACK_RADIUS_FRACTION = 0.06
+EMBEDDING_CACHE_SIZE = 4
+# The nodes' default; the editor sends the mode of the Drag Conditions node it feeds when there is one.
+DEFAULT_RESAMPLING = "pchip"
+RESAMPLING_CHOICES = ("auto", *trajectory.RESAMPLE_MODES)
+
+log = logging.getLogger("draganything.editor")
+
+
+class BadRequest(Exception):
+    """A request the editor (or a script) got wrong; the message is shown to the user as it is."""
+
+
+# ----------------------------------------------------------------------------------------------- request parsing
+
+
+async def _read_json(request: web.Request) -> dict:
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise BadRequest(f"the request body is {request.content_length} bytes; the editor routes accept at most "
+                         f"{MAX_BODY_BYTES}")
+    raw = await request.content.read(MAX_BODY_BYTES + 1)
+    if len(raw) > MAX_BODY_BYTES:
+        raise BadRequest(f"the request body is larger than {MAX_BODY_BYTES} bytes")
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except ValueError as error:
+        raise BadRequest(f"the request body is not valid JSON ({error})") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object")
+    return body
+
+
+def _int_field(body: dict, name: str, default: int | None, low: int, high: int) -> int:
+    value = body.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise BadRequest(f"'{name}' must be an integer from {low} to {high}, got {value!r}")
+    return value
+
+
+def _choice_field(body: dict, name: str, default: str, choices) -> str:
+    value = body.get(name, default)
+    if value not in choices:
+        raise BadRequest(f"'{name}' must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _parse_value(body: dict) -> trajectory.Trajectories:
+    """The trajectory value as the Trajectories node reads it, checked against the editor's bounds."""
+    if "trajectories" not in body:
+        raise BadRequest("'trajectories' is missing: send the node's JSON value (a string or an object)")
+    value = body["trajectories"]
+    width = body.get("width")
+    height = body.get("height")
+    for name, size in (("width", width), ("height", height)):
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not 0 < size <= 16384):
+            raise BadRequest(f"'{name}' must be a positive integer of at most 16384 pixels, got {size!r}")
+    parsed = trajectory.parse_trajectories(value, width=width, height=height, input_name="trajectories")
+    if len(parsed.entities) > MAX_ENTITIES:
+        raise BadRequest(f"the value holds {len(parsed.entities)} entities; the editor shows at most {MAX_ENTITIES}")
+    for entity in parsed.entities:
+        if len(entity.points) > MAX_POINTS_PER_ENTITY:
+            raise BadRequest(f"entity {entity.id!r} has {len(entity.points)} points; the editor handles at most "
+                             f"{MAX_POINTS_PER_ENTITY} per entity")
+    return parsed
+
+
+def _resample_mode(entity: trajectory.Entity, mode: str) -> str:
+    """'auto': an entity with per-point frames is timed by them, the others follow the nodes' default mode."""
+    if mode != "auto":
+        return mode
+    return "time" if entity.frames is not None else DEFAULT_RESAMPLING
+
+
+def _resampled_tracks(parsed: trajectory.Trajectories, num_frames: int, mode: str):
+    tracks = [trajectory.resample_track(entity, num_frames, _resample_mode(entity, mode)) for entity in parsed]
+    points = np.stack([p for p, _ in tracks]) if tracks else np.zeros((0, num_frames, 2))
+    visible = np.stack([v for _, v in tracks]) if tracks else np.zeros((0, num_frames), dtype=bool)
+    return points, visible
+
+
+def _hex_colors(count: int) -> list[str]:
+    return ["#{:02x}{:02x}{:02x}".format(*map(int, rgb)) for rgb in viz.entity_colors(count)]
+
+
+# ------------------------------------------------------------------------------------------------------ images
+
+
+def resolve_image_path(reference) -> str:
+    """An image reference from the editor -> an existing file inside the host's input or temp folder.
+
+    Accepts what LoadImage's widget holds ("name.png", "sub/name.png", "name.png [input]") or an object
+    {"filename", "subfolder", "type"} as /view takes it. Anything that would leave those folders is refused.
+    """
+    if isinstance(reference, dict):
+        filename, subfolder = reference.get("filename"), reference.get("subfolder", "") or ""
+        folder_type = reference.get("type", "input") or "input"
+    elif isinstance(reference, str):
+        name, annotation = folder_paths.annotated_filepath(reference.strip())
+        folder_type = "input"
+        if annotation is not None:
+            folder_type = os.path.basename(os.path.normpath(annotation))
+            if os.path.normpath(annotation) != os.path.normpath(folder_paths.get_directory_by_type(folder_type) or ""):
+                raise BadRequest(f"images can only come from the {' or '.join(IMAGE_FOLDER_TYPES)} folder")
+        subfolder, filename = os.path.split(name)
+    else:
+        raise BadRequest("'image' must be a file name or {filename, subfolder, type}")
+    if folder_type not in IMAGE_FOLDER_TYPES:
+        raise BadRequest(f"images can only come from the {' or '.join(IMAGE_FOLDER_TYPES)} folder, not {folder_type!r}")
+    if not isinstance(filename, str) or not filename or not isinstance(subfolder, str):
+        raise BadRequest("'image' names no file")
+    base = os.path.realpath(folder_paths.get_directory_by_type(folder_type))
+    path = os.path.realpath(os.path.join(base, subfolder, filename))
+    if os.path.commonpath([base, path]) != base:
+        raise BadRequest(f"the image {filename!r} lies outside the {folder_type} folder")
+    if not os.path.isfile(path):
+        raise BadRequest(f"the image {os.path.join(subfolder, filename)!r} is not in the {folder_type} folder: "
+                         "drop the picture onto the node again or put it in ComfyUI's input folder")
+    return path
+
+
+def load_rgb(path: str) -> np.ndarray:
+    with Image.open(path) as image:
+        width, height = image.size
+        if width * height > MAX_IMAGE_PIXELS:
+            raise BadRequest(f"the image is {width}x{height}; the editor segments images of at most "
+                             f"{MAX_IMAGE_PIXELS} pixels")
+        return np.asarray(image.convert("RGB"))
+
+
+def _png_bytes(array: np.ndarray) -> bytes:
+    buffer = bytes_io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG", optimize=False, compress_level=3)
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------------------------------------- SAM
+
+
+class SamService:
+    """segment-anything on the CPU with the image embedding cached per (image file, model).
+
+    One model is kept loaded (the last one asked for). The lock serialises requests: SAM is not re-entrant and a
+    second click on the same image should reuse the first click's embedding, not compute it in parallel.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._model_name: str | None = None
+        self._sam = None
+        self._embeddings: OrderedDict[tuple, tuple] = OrderedDict()
+
+    def segment(self, model_name: str, image_path: str, image: np.ndarray, prompt: EntityPrompt):
+        from segment_anything import SamPredictor
+
+        with self._lock:
+            sam = self._load(model_name)
+            predictor = SamPredictor(sam.model)
+            stat = os.stat(image_path)
+            key = (model_name, image_path, stat.st_mtime_ns, stat.st_size)
+            with torch.inference_mode():
+                cached = self._embeddings.get(key)
+                if cached is None:
+                    predictor.set_image(image)
+                    cached = (predictor.features, predictor.original_size, predictor.input_size)
+                    self._embeddings[key] = cached
+                    while len(self._embeddings) > EMBEDDING_CACHE_SIZE:
+                        self._embeddings.popitem(last=False)
+                else:
+                    self._embeddings.move_to_end(key)
+                    predictor.features, predictor.original_size, predictor.input_size = cached
+                    predictor.is_image_set = True
+                candidates, scores, _ = predictor.predict(
+                    point_coords=prompt.points if len(prompt.points) else None,
+                    point_labels=prompt.labels if len(prompt.labels) else None,
+                    box=prompt.box, multimask_output=True)
+            return candidates[int(np.argmax(scores))].astype(bool), f"SAM {sam.architecture} ({sam.file_name})"
+
+    def _load(self, model_name: str):
+        if self._sam is not None and self._model_name == model_name:
+            return self._sam
+        import comfy.utils
+
+        from .segmentation import build_sam, unwrap_checkpoint
+
+        path = folder_paths.get_full_path(SAM_FOLDER, model_name)
+        if path is None:
+            raise BadRequest(f"the SAM checkpoint {model_name!r} is not in models/{SAM_FOLDER}")
+        state_dict = unwrap_checkpoint(comfy.utils.load_torch_file(path, safe_load=True, device="cpu"))
+        self._sam = build_sam(state_dict, model_name)
+        self._sam.model.to("cpu")
+        self._model_name = model_name
+        self._embeddings.clear()
+        return self._sam
+
+
+SAM = SamService()
+
+
+def _prompt_from(body: dict, width: int, height: int) -> EntityPrompt:
+    clicks = body.get("clicks", [])
+    if not isinstance(clicks, list) or len(clicks) > MAX_CLICKS:
+        raise BadRequest(f"'clicks' must be a list of at most {MAX_CLICKS} {{x, y, positive}} objects")
+    points, labels = [], []
+    for click in clicks:
+        if not isinstance(click, dict):
+            raise BadRequest("each click must be an object {x, y, positive}")
+        x, y = click.get("x"), click.get("y")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in (x, y)):
+            raise BadRequest(f"click {click!r} has no numeric x and y")
+        if not (0 <= x <= width and 0 <= y <= height):
+            raise BadRequest(f"click ({x}, {y}) lies outside the {width}x{height} image")
+        points.append((float(x), float(y)))
+        labels.append(1 if click.get("positive", True) else 0)
+    box = body.get("box")
+    if box is not None:
+        if (not isinstance(box, list) or len(box) != 4
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box)):
+            raise BadRequest("'box' must be [x0, y0, x1, y1] or null")
+        x0, y0, x1, y1 = np.clip(np.asarray(box, dtype=np.float64), 0, [width, height, width, height])
+        if not (x1 - x0 >= 2 and y1 - y0 >= 2):
+            raise BadRequest(f"the box {box} has no area inside the image")
+        box = np.asarray([x0, y0, x1, y1])
+    if not points and box is None:
+        raise BadRequest("give at least one click or a box")
+    return EntityPrompt(np.asarray(points, dtype=np.float64).reshape(-1, 2), np.asarray(labels, dtype=np.int64), box)
+
+
+def compute_mask(body: dict) -> dict:
+    path = resolve_image_path(body.get("image"))
+    image = load_rgb(path)
+    height, width = image.shape[:2]
+    prompt = _prompt_from(body, width, height)
+    sam_name = body.get("sam")
+    note = ""
+    mask = None
+    method = "GrabCut"
+    if sam_name:
+        if not isinstance(sam_name, str):
+            raise BadRequest("'sam' must be a checkpoint file name in models/sams")
+        try:
+            mask, method = SAM.segment(sam_name, path, image, prompt)
+        except Exception as error:  # any SAM failure leaves the editor working on the fallback
+            log.warning("DragAnything editor: SAM failed, using GrabCut: %s", error)
+            note = f"SAM failed ({error}); used the GrabCut fallback"
+    if mask is None:
+        mask = segment_with_grabcut(image, [prompt])[0]
+        if not note:
+            note = "no SAM model connected: GrabCut fallback (connect a Load SAM node for better masks)"
+    circle = inscribed_circle(mask.astype(np.uint8))
+    rows, cols = np.nonzero(mask)
+    bbox = [int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1] if len(rows) else None
+    # White with the mask as alpha: the editor tints it with the entity's colour.
+    white_alpha = np.stack([np.full(mask.shape, 255, np.uint8), np.where(mask, 255, 0).astype(np.uint8)], axis=-1)
+    return {
+        "mask": "data:image/png;base64," + base64.b64encode(_png_bytes(white_alpha)).decode("ascii"),
+        "width": width,
+        "height": height,
+        "method": method,
+        "note": note,
+        "radius": circle.radius,
+        "centre": [circle.x, circle.y],
+        "bbox": bbox,
+        "area": int(mask.sum()),
+    }
+
+
+# ------------------------------------------------------------------------------------------------ computations
+
+
+def compute_preview(body: dict) -> dict:
+    parsed = _parse_value(body)
+    num_frames = _int_field(body, "num_frames", parsed.num_frames or 14, 1, MAX_FRAMES)
+    mode = _choice_field(body, "mode", DEFAULT_RESAMPLING, RESAMPLING_CHOICES)
+    points, visible = _resampled_tracks(parsed, num_frames, mode)
+    document = json.loads(trajectory.to_json(replace(parsed, num_frames=parsed.num_frames or num_frames)))
+    return {
+        "document": document,
+        "num_frames": num_frames,
+        "tracks": np.round(points, 3).tolist(),
+        "visible": visible.tolist(),
+        "modes": [_resample_mode(entity, mode) for entity in parsed],
+        "colors": _hex_colors(len(parsed.entities)),
+    }
+
+
+def compute_gaussian(body: dict) -> bytes:
+    parsed = _parse_value(body)
+    if parsed.width is None or parsed.height is None:
+        raise BadRequest("the Gaussian preview needs the frame size: send 'width' and 'height' of the first frame")
+    num_frames = _int_field(body, "num_frames", parsed.num_frames or 14, 1, MAX_FRAMES)
+    frame = _int_field(body, "frame", 0, 0, num_frames - 1)
+    max_side = _int_field(body, "max_side", DEFAULT_PREVIEW_SIDE, 16, MAX_PREVIEW_SIDE)
+    mode = _choice_field(body, "mode", DEFAULT_RESAMPLING, RESAMPLING_CHOICES)
+    gaussian_mode = _choice_field(body, "gaussian_mode", "template", gaussian.GAUSSIAN_MODES)
+    hints = body.get("radii") or []
+    if not isinstance(hints, list):
+        raise BadRequest("'radii' must be a list with one radius (or null) per entity")
+    scale = min(1.0, max_side / max(parsed.width, parsed.height))
+    width, height = max(1, round(parsed.width * scale)), max(1, round(parsed.height * scale))
+    fallback = FALLBACK_RADIUS_FRACTION * min(parsed.width, parsed.height)
+    radii = []
+    for index, entity in enumerate(parsed.entities):
+        hint = hints[index] if index < len(hints) else None
+        if entity.radius is not None:
+            radii.append(entity.radius)
+        elif isinstance(hint, (int, float)) and not isinstance(hint, bool) and 0 < hint < 1e5:
+            radii.append(float(hint))
+        else:
+            radii.append(fallback)
+    points, visible = _resampled_tracks(parsed, num_frames, mode)
+    frame_points = points[:, frame:frame + 1] * scale
+    sides = entity_sides(np.asarray(radii) * scale, height, width)
+    maps = gaussian.gaussian_maps(frame_points, sides, height, width, mode=gaussian_mode,
+                                  visible=visible[:, frame:frame + 1])
+    grey = np.clip(maps[0], 0, 255).astype(np.uint8)
+    rgba = np.concatenate([viz.gaussian_heatmap(grey), grey[..., None]], axis=-1)
+    return _png_bytes(rgba)
+
+
+# ---------------------------------------------------------------------------------------------------- handlers
+
+
+async def _answer(request: web.Request, work, as_png: bool = False) -> web.Response:
+    try:
+        body = await _read_json(request)
+        result = await asyncio.to_thread(work, body)
+    except (BadRequest, DragAnythingError) as error:
+        return web.json_response({"error": str(error)}, status=400)
+    except Exception as error:  # the server keeps serving whatever the editor sends
+        log.exception("DragAnything editor route %s failed", request.path)
+        return web.json_response({"error": f"{type(error).__name__}: {error}"}, status=500)
+    if as_png:
+        return web.Response(body=result, content_type="image/png", headers={"Cache-Control": "no-store"})
+    return web.json_response(result)
+
+
+routes = PromptServer.instance.routes
+
+
+@routes.post(f"{ROUTE_PREFIX}/preview")
+async def preview_route(request: web.Request) -> web.Response:
+    return await _answer(request, compute_preview)
+
+
+@routes.post(f"{ROUTE_PREFIX}/gaussian")
+async def gaussian_route(request: web.Request) -> web.Response:
+    return await _answer(request, compute_gaussian, as_png=True)
+
+
+@routes.post(f"{ROUTE_PREFIX}/mask")
+async def mask_route(request: web.Request) -> web.Response:
+    return await _answer(request, compute_mask)

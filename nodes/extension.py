@@ -1,0 +1,31 @@
+"""The pack's node list, as the host's V3 extension."""
+
+from __future__ import annotations
+
+from comfy_api.latest import ComfyExtension, io
+
+from .apply_node import DragAnythingApply
+from .conditioning_nodes import DragAnythingConditions, DragAnythingEntityEmbeddings
+from .folders import register_model_folders
+from .loader_nodes import DragAnythingControlNetLoader, DragAnythingSAMLoader
+from .sampler_node import DragAnythingSVDSampler
+from .trajectory_nodes import DragAnythingEntityMasks, DragAnythingTrajectories, DragAnythingVisualizeTrajectories
+
+NODES: list[type[io.ComfyNode]] = [
+    DragAnythingControlNetLoader,
+    DragAnythingSAMLoader,
+    DragAnythingTrajectories,
+    DragAnythingEntityMasks,
+    DragAnythingEntityEmbeddings,
+    DragAnythingConditions,
+    DragAnythingApply,
+    DragAnythingSVDSampler,
+    DragAnythingVisualizeTrajectories,
+]
+
+__all__ = ["DragAnythingExtension", "NODES", "register_model_folders"]
+
+
+class DragAnythingExtension(ComfyExtension):
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        return NODES

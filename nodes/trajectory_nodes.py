@@ -1,0 +1,214 @@
+"""Trajectories, entity masks and the trajectory overlay."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+import comfy.model_management
+from comfy_api.latest import io, ui
+
+from ..draganything.errors import DragAnythingError
+from ..draganything.trajectory import RESAMPLE_MODES, Trajectories, parse_trajectories, to_tracks
+from ..draganything.framing import FRAMING_MODES
+from ..draganything.viz import draw_tracks, gaussian_heatmap, side_by_side
+from .compat import ADVANCED
+from .conversions import first_frame_uint8, frames_uint8, masks_bool, to_image, to_mask
+from .segmentation import EntityPrompt, SamModel, segment_with_grabcut, segment_with_sam
+from .types import DragConditions, DragTrajectories, SamModel as SamSocket
+from .values import check_entities
+
+DEFAULT_RESAMPLING = "pchip"
+DEFAULT_FRAMING = "center_crop"
+
+
+def entity_prompts(trajectories: Trajectories) -> list[EntityPrompt]:
+    """Each entity's clicks and box; an entity selected by nothing is prompted by its first trajectory point."""
+    prompts = []
+    for entity in trajectories:
+        if entity.clicks:
+            points = np.array([[click.x, click.y] for click in entity.clicks], dtype=np.float64)
+            labels = np.array([int(click.positive) for click in entity.clicks])
+        elif entity.box is None:
+            points, labels = entity.points[:1].copy(), np.ones(1, dtype=int)
+        else:
+            points, labels = np.zeros((0, 2)), np.zeros(0, dtype=int)
+        box = None if entity.box is None else np.asarray(entity.box, dtype=np.float64)
+        prompts.append(EntityPrompt(points, labels, box))
+    return prompts
+
+
+def segment_entities(frame: np.ndarray, trajectories: Trajectories, sam: SamModel | None) -> tuple[np.ndarray, str]:
+    """bool [N, H, W] masks of the entities on the first frame, and a sentence saying how they were made."""
+    prompts = entity_prompts(trajectories)
+    if sam is not None:
+        device = comfy.model_management.get_torch_device()
+        masks = segment_with_sam(sam, frame, prompts, device)
+        sam.model.to(comfy.model_management.unet_offload_device())
+        return masks, f"{len(masks)} entity masks from segment-anything ({sam.architecture}, {sam.file_name})."
+    masks = segment_with_grabcut(frame, prompts)
+    return masks, (f"{len(masks)} entity masks from the OpenCV GrabCut fallback (no SAM model connected; connect "
+                   "Load SAM for sharper masks).")
+
+
+def read_trajectories(text: str, tracks, width: int | None, height: int | None) -> Trajectories:
+    if tracks is not None:
+        return parse_trajectories(tracks, width=width, height=height, input_name="tracks")
+    if not text.strip():
+        raise DragAnythingError(
+            "trajectories", "it is empty",
+            "Draw the entities' paths in the editor, or paste trajectories (the pack's JSON, an official demo.json, "
+            "KJNodes coordinates or nested [x, y] lists)")
+    return parse_trajectories(text, width=width, height=height)
+
+
+class DragAnythingTrajectories(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="DragAnythingTrajectories",
+            display_name="DragAnything Trajectories",
+            category="DragAnything",
+            description="The entities to move and their paths on the first frame. Reads the pack's JSON (what the "
+                        "editor writes), the official demo.json, KJNodes coordinate strings, nested [x, y] lists "
+                        "or a TRACKS input. Outputs one mask per entity (SAM on the stored clicks, a GrabCut "
+                        "fallback, or the MASK input) and the tracks in the host's TRACKS layout.",
+            inputs=[
+                io.String.Input("trajectories", multiline=True, default="",
+                                tooltip="Trajectory JSON in source-image pixels. Ignored when TRACKS are "
+                                        "connected."),
+                io.Image.Input("image", optional=True, tooltip="The first frame the paths were drawn on."),
+                SamSocket.Input("sam", optional=True),
+                io.Tracks.Input("tracks", optional=True, tooltip="Use these tracks instead of the JSON."),
+                io.Mask.Input("masks", optional=True,
+                              tooltip="One mask per entity, in trajectory order; replaces SAM/GrabCut."),
+                io.Int.Input("tracks_frames", default=14, min=1, max=4096, **ADVANCED,
+                             tooltip="Frame count of the TRACKS output (resampled with PCHIP)."),
+            ],
+            outputs=[
+                DragTrajectories.Output(display_name="trajectories"),
+                io.Mask.Output(display_name="masks"),
+                io.Tracks.Output(display_name="tracks"),
+                io.String.Output(display_name="info"),
+            ],
+        )
+
+    @classmethod
+    def execute(cls, trajectories, tracks_frames, image=None, sam=None, tracks=None, masks=None) -> io.NodeOutput:
+        frame = None if image is None else first_frame_uint8(image)
+        height, width = (None, None) if frame is None else frame.shape[:2]
+        parsed = read_trajectories(trajectories, tracks, width, height)
+        if parsed.width is None or parsed.height is None:
+            raise DragAnythingError(
+                "image", "the trajectories do not say which image size their pixels refer to",
+                "Connect the first frame to the image input")
+        if frame is not None and (parsed.width, parsed.height) != (width, height):
+            raise DragAnythingError(
+                "image", f"the trajectories were drawn on a {parsed.width}x{parsed.height} image but the image "
+                f"input is {width}x{height}",
+                "Connect the image the paths were drawn on, or redraw them on this one")
+        if masks is not None:
+            entity_masks = masks_bool(masks)
+            if entity_masks.shape[1:] != (parsed.height, parsed.width):
+                raise DragAnythingError(
+                    "masks", f"the masks are {entity_masks.shape[2]}x{entity_masks.shape[1]} but the first frame is "
+                    f"{parsed.width}x{parsed.height}",
+                    "Make the masks on the first frame itself (a mask from Load Image without alpha is 64x64 and "
+                    "empty)")
+            info = f"{len(entity_masks)} entity masks from the masks input."
+        elif frame is not None:
+            entity_masks, info = segment_entities(frame, parsed, sam)
+        else:
+            raise DragAnythingError("image", "there is neither a first frame nor a MASK batch to take masks from",
+                                    "Connect the first frame (masks from SAM or GrabCut) or one mask per entity")
+        check_entities(parsed, entity_masks)
+        track_arrays = to_tracks(parsed, tracks_frames, mode=DEFAULT_RESAMPLING)
+        device = comfy.model_management.intermediate_device()
+        host_tracks = {key: torch.from_numpy(value).to(device) for key, value in track_arrays.items()}
+        ui_output = {"draganything_frame": [{"width": parsed.width, "height": parsed.height,
+                                             "entities": len(parsed)}]}
+        if image is not None:
+            ui_output.update(ui.PreviewImage(image[:1], cls=cls).as_dict())
+        return io.NodeOutput(parsed, to_mask(entity_masks), host_tracks, info, ui=ui_output)
+
+
+class DragAnythingEntityMasks(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="DragAnythingEntityMasks",
+            display_name="DragAnything Entity Masks",
+            category="DragAnything",
+            description="One mask per entity from the clicks and boxes stored with the trajectories (or each "
+                        "entity's first point): segment-anything when a SAM model is connected, OpenCV GrabCut "
+                        "otherwise.",
+            inputs=[
+                io.Image.Input("image"),
+                io.String.Input("entities", multiline=True, default="",
+                                tooltip="Trajectory JSON whose entities carry clicks ({x, y, positive}) or boxes."),
+                SamSocket.Input("sam", optional=True),
+            ],
+            outputs=[io.Mask.Output(display_name="masks"), io.String.Output(display_name="info")],
+        )
+
+    @classmethod
+    def execute(cls, image, entities, sam=None) -> io.NodeOutput:
+        frame = first_frame_uint8(image)
+        height, width = frame.shape[:2]
+        parsed = read_trajectories(entities, None, width, height)
+        masks, info = segment_entities(frame, parsed, sam)
+        check_entities(parsed, masks)
+        return io.NodeOutput(to_mask(masks), info, ui=ui.PreviewText(info))
+
+
+class DragAnythingVisualizeTrajectories(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="DragAnythingVisualizeTrajectories",
+            display_name="DragAnything Visualize Trajectories",
+            category="DragAnything",
+            description="Draws each entity's path and outline over video frames; optionally puts the Gaussian "
+                        "conditioning beside them like the official demo.",
+            inputs=[
+                io.Image.Input("images", tooltip="The video frames (at model resolution, e.g. decoded latents)."),
+                DragTrajectories.Input("trajectories"),
+                io.Mask.Input("masks", optional=True, tooltip="Entity masks on the first (source) frame."),
+                DragConditions.Input("conditions", optional=True,
+                                     tooltip="When connected: its framing and resampling are used and the Gaussian "
+                                             "conditioning is shown beside the frames."),
+                io.Combo.Input("framing", options=list(FRAMING_MODES), default=DEFAULT_FRAMING,
+                               tooltip="How the source frame was mapped to the video (ignored with conditions)."),
+                io.Combo.Input("resampling", options=list(RESAMPLE_MODES), default=DEFAULT_RESAMPLING,
+                               tooltip="How paths are spread over the frames (ignored with conditions)."),
+            ],
+            outputs=[io.Image.Output(display_name="images")],
+        )
+
+    @classmethod
+    def execute(cls, images, trajectories, framing, resampling, masks=None, conditions=None) -> io.NodeOutput:
+        from ..draganything.framing import Framing
+
+        frames = frames_uint8(images)
+        num_frames, height, width = frames.shape[:3]
+        if conditions is not None:
+            framing, resampling = conditions.framing, conditions.resampling
+            if masks is None:
+                masks = torch.from_numpy(conditions.masks)
+        source_width, source_height = trajectories.width, trajectories.height
+        mapping = Framing(source_width, source_height, width, height, mode=framing)
+        points, visible = trajectories.resampled(num_frames, resampling)
+        points, visible = mapping.tracks(points, visible, offframe="invisible")
+        model_masks = None
+        if masks is not None:
+            source_masks = masks_bool(masks)
+            if source_masks.shape[0] != len(trajectories):
+                raise DragAnythingError("masks", f"there are {source_masks.shape[0]} masks for {len(trajectories)} "
+                                        "trajectories", "Give one mask per entity")
+            model_masks = np.stack([mapping.mask(mask) for mask in source_masks])
+        anchors = np.array([entity.anchor for entity in trajectories], dtype=bool)
+        drawn = draw_tracks(frames, points, masks=model_masks, anchors=anchors, visible=visible)
+        if conditions is not None:
+            drawn = side_by_side(gaussian_heatmap(conditions.at(width, height, num_frames).gaussian[:, 0]), drawn)
+        return io.NodeOutput(to_image(drawn))
+

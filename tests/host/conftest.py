@@ -1,0 +1,208 @@
+"""A real ComfyUI for the host tests, found through COMFYUI_DIR.
+
+The server runs from the user's checkout with `--base-directory` pointing at a temporary folder: the pack is
+linked into that folder's custom_nodes, models are linked into its models tree, and input/output/temp/user live
+there too, so the checkout itself is never modified. Tests skip, saying why, when COMFYUI_DIR is unset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+PACK_FOLDER = "ComfyUI-DragAnything"
+# Full-size random checkpoints are expensive to write; they are made once and kept here, outside the repository.
+CACHE_DIR = Path(os.environ.get("DRAGANYTHING_TEST_CACHE", Path.home() / ".cache" / "draganything-tests"))
+SERVER_START_TIMEOUT_S = 600
+
+
+def comfyui_dir_or_skip() -> Path:
+    value = os.environ.get("COMFYUI_DIR")
+    if not value:
+        pytest.skip("host tests need a ComfyUI checkout: set COMFYUI_DIR=/path/to/ComfyUI (0.8.0 or newer, its "
+                    "requirements installed)")
+    path = Path(value)
+    if not (path / "main.py").is_file() or not (path / "comfy").is_dir():
+        pytest.skip(f"COMFYUI_DIR={value} is not a ComfyUI checkout (no main.py / comfy/ there)")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def make_base_directory(base: Path, models: dict[str, list[Path]] | None = None) -> Path:
+    """A --base-directory tree: the pack in custom_nodes, the given files linked into models/<folder>/."""
+    (base / "custom_nodes").mkdir(parents=True, exist_ok=True)
+    link = base / "custom_nodes" / PACK_FOLDER
+    if not link.exists():
+        link.symlink_to(PROJECT_DIR, target_is_directory=True)
+    for folder, files in (models or {}).items():
+        target = base / "models" / folder
+        target.mkdir(parents=True, exist_ok=True)
+        for file in files:
+            destination = target / file.name
+            if not destination.exists():
+                destination.symlink_to(file, target_is_directory=file.is_dir())
+    for name in ("input", "output", "temp", "user"):
+        (base / name).mkdir(exist_ok=True)
+    return base
+
+
+class ComfyServer:
+    """One `python main.py --cpu` process on a loopback port, with a websocket listener recording messages."""
+
+    def __init__(self, comfyui_dir: Path, base_directory: Path, log_path: Path):
+        self.comfyui_dir = comfyui_dir
+        self.base_directory = base_directory
+        self.log_path = log_path
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.client_id = uuid.uuid4().hex
+        self.messages: list[dict] = []
+        self._process: subprocess.Popen | None = None
+        self._listener: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def start(self) -> "ComfyServer":
+        command = [
+            sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
+            "--base-directory", str(self.base_directory),
+            "--disable-all-custom-nodes", "--whitelist-custom-nodes", PACK_FOLDER,
+            "--database-url", "sqlite:///:memory:", "--disable-auto-launch", "--log-stdout",
+        ]
+        log = open(self.log_path, "w")
+        self._process = subprocess.Popen(command, cwd=self.comfyui_dir, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"ComfyUI exited with {self._process.returncode}:\n{self.log()[-4000:]}")
+            try:
+                self.get("/system_stats", timeout=2)
+                break
+            except OSError:
+                time.sleep(1)
+        else:
+            raise RuntimeError(f"ComfyUI did not answer within {SERVER_START_TIMEOUT_S} s:\n{self.log()[-4000:]}")
+        self._listener = threading.Thread(target=self._listen, daemon=True)
+        self._listener.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(30)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    # ------------------------------------------------------------------------------------------------ HTTP
+    def get(self, path: str, timeout: float = 30):
+        import requests
+
+        response = requests.get(self.url + path, timeout=timeout)
+        response.raise_for_status()
+        return response.json()
+
+    def post(self, path: str, body: dict | None = None, timeout: float = 30):
+        import requests
+
+        return requests.post(self.url + path, json=body or {}, timeout=timeout)
+
+    def queue(self, prompt: dict) -> str:
+        response = self.post("/prompt", {"prompt": prompt, "client_id": self.client_id})
+        if response.status_code != 200:
+            raise PromptRejected(response.json())
+        return response.json()["prompt_id"]
+
+    def wait(self, prompt_id: str, timeout: float = 900) -> dict:
+        """The /history entry of a finished prompt (successful, failed or interrupted)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            history = self.get(f"/history/{prompt_id}")
+            if prompt_id in history and history[prompt_id].get("status", {}).get("completed") is not None:
+                entry = history[prompt_id]
+                if entry["status"].get("status_str") in ("success", "error"):
+                    return entry
+            if self._process.poll() is not None:
+                raise RuntimeError(f"ComfyUI died while running {prompt_id}:\n{self.log()[-4000:]}")
+            time.sleep(0.5)
+        raise TimeoutError(f"prompt {prompt_id} did not finish within {timeout} s:\n{self.log()[-4000:]}")
+
+    def run(self, prompt: dict, timeout: float = 900) -> dict:
+        return self.wait(self.queue(prompt), timeout)
+
+    def messages_of(self, prompt_id: str, kind: str) -> list[dict]:
+        return [m["data"] for m in list(self.messages) if m.get("type") == kind
+                and m.get("data", {}).get("prompt_id") == prompt_id]
+
+    # ------------------------------------------------------------------------------------------- websocket
+    def _listen(self) -> None:
+        import aiohttp
+
+        async def listen():
+            async with aiohttp.ClientSession() as session:
+                async with session.ws_connect(f"ws://127.0.0.1:{self.port}/ws?clientId={self.client_id}") as ws:
+                    while not self._stop.is_set():
+                        try:
+                            message = await ws.receive(timeout=1)
+                        except asyncio.TimeoutError:
+                            continue
+                        if message.type == aiohttp.WSMsgType.TEXT:
+                            self.messages.append(json.loads(message.data))
+                        elif message.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                            return
+
+        asyncio.run(listen())
+
+
+class PromptRejected(Exception):
+    """POST /prompt answered 400: the body holds "error" and "node_errors"."""
+
+    def __init__(self, body: dict):
+        self.body = body
+        super().__init__(json.dumps(body, indent=1))
+
+
+def error_message(entry: dict) -> str:
+    """The exception message of a failed prompt, as the UI's error dialog shows it."""
+    for kind, data in entry["status"].get("messages", []):
+        if kind == "execution_error":
+            return data["exception_message"]
+    return ""
+
+
+@pytest.fixture(scope="session")
+def comfyui_dir() -> Path:
+    return comfyui_dir_or_skip()
+
+
+@pytest.fixture(scope="session")
+def host_base(comfyui_dir, tmp_path_factory) -> Path:
+    return make_base_directory(tmp_path_factory.mktemp("comfy_base"))
+
+
+@pytest.fixture(scope="session")
+def server(comfyui_dir, host_base, tmp_path_factory):
+    """One server for the session; model files are linked into its tree by the fixtures that need them."""
+    running = ComfyServer(comfyui_dir, host_base, tmp_path_factory.mktemp("logs") / "comfyui.log").start()
+    yield running
+    running.stop()

@@ -1,0 +1,57 @@
+"""The pack loads in a real ComfyUI and its nodes are listed with their inputs."""
+
+import pytest
+
+pytestmark = pytest.mark.host
+
+# Node id -> inputs every client (the frontend, API users, the example workflows) relies on.
+EXPECTED_NODES = {
+    "DragAnythingControlNetLoader": {"controlnet_name", "dtype"},
+    "DragAnythingSAMLoader": {"sam_name"},
+    "DragAnythingTrajectories": {"trajectories", "image", "sam", "tracks", "masks", "tracks_frames"},
+    "DragAnythingEntityMasks": {"image", "entities", "sam"},
+    "DragAnythingEntityEmbeddings": {"model", "clip", "vae", "image", "masks", "seed", "width", "height", "framing",
+                                     "timestep", "ensemble_size"},
+    "DragAnythingConditions": {"trajectories", "masks", "embeddings", "entity_mode", "resampling", "framing",
+                               "radius_overrides", "image", "preview_width", "preview_height", "preview_frames"},
+    "DragAnythingApply": {"positive", "negative", "controlnet", "conditions", "strength", "start_percent",
+                          "end_percent"},
+    "DragAnythingSVDSampler": {"model", "clip_vision", "vae", "image", "controlnet", "conditions", "seed", "videos",
+                               "width", "height", "video_frames", "steps", "cfg", "min_cfg", "sampler_name",
+                               "scheduler", "fps", "motion_bucket_id", "augmentation_level", "strength"},
+    "DragAnythingVisualizeTrajectories": {"images", "trajectories", "masks", "conditions", "framing", "resampling"},
+}
+# Ids an older, abandoned pack registers; a duplicate id silently replaces a node, so none may be used here.
+FORBIDDEN_IDS = {"DragAnythingLoader", "DragAnythingRun", "DragAnythingPipelineRun", "DragAnythingRunRandom",
+                 "DragAnythingPipelineRunRandom"}
+
+
+def test_pack_imports_without_error(server):
+    log = server.log()
+    assert "IMPORT FAILED" not in log, log[-4000:]
+    assert "ComfyUI-DragAnything" in log
+
+
+def test_trajectories_input_is_a_string_widget_named_trajectories(server):
+    # The editor widget (a separate frontend extension) binds to exactly this widget.
+    spec = server.get("/object_info/DragAnythingTrajectories")["DragAnythingTrajectories"]
+    kind, options = spec["input"]["required"]["trajectories"]
+    assert kind == "STRING" and options["multiline"] is True
+
+
+def test_object_info_lists_every_node_with_inputs(server):
+    info = server.get("/object_info")
+    ours = {name for name, node in info.items() if node["python_module"].endswith("ComfyUI-DragAnything")}
+    assert ours == set(EXPECTED_NODES)
+    assert not ours & FORBIDDEN_IDS
+    for name, inputs in EXPECTED_NODES.items():
+        node = info[name]
+        declared = set(node["input"].get("required", {})) | set(node["input"].get("optional", {}))
+        assert declared == inputs, name
+        assert node["category"].startswith("DragAnything")
+        assert node["display_name"]
+
+
+def test_model_folders_are_registered(server):
+    folders = set(server.get("/models"))
+    assert {"draganything", "sams"} <= folders
