@@ -2,6 +2,8 @@
 
 import json
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -458,3 +460,41 @@ def test_entity_constructor_validates():
         Entity("e", [[1, np.nan]])
     with pytest.raises(DragAnythingError, match="radius"):
         Entity("e", [[1, 2]], radius=-1.0)
+
+
+# -------------------------------------------------------------------------------------------- documentation
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "trajectory-format.md"
+
+
+def doc_blocks(language):
+    """(heading, code) for every fenced block of `language` in docs/trajectory-format.md."""
+    text = DOC.read_text()
+    blocks = []
+    for match in re.finditer(rf"```{language}\n(.*?)```", text, re.S):
+        heading = re.findall(r"^#+ (.*)$", text[: match.start()], re.M)[-1]
+        blocks.append((heading, match.group(1)))
+    return blocks
+
+
+def test_every_json_example_in_the_format_doc_parses():
+    blocks = doc_blocks("json")
+    assert len(blocks) == 4
+    for heading, code in blocks:
+        trajectories = parse_trajectories(code, width=1920, height=1080)
+        assert len(trajectories) >= 1, heading
+    pack_example = parse_trajectories(blocks[0][1])
+    assert pack_example.entities[1].anchor and pack_example.entities[0].frames.tolist() == [0, 6, 13]
+    assert to_json(parse_trajectories(to_json(pack_example))) == to_json(pack_example)
+
+
+def test_every_kjnodes_and_nested_list_example_in_the_format_doc_parses():
+    lines = [
+        line.split("   ")[0].strip()
+        for heading, code in doc_blocks("text")
+        if heading.startswith(("KJNodes", "Nested lists"))
+        for line in code.splitlines()
+    ]
+    assert len(lines) == 6
+    for line in lines:
+        assert len(parse_trajectories(line)) >= 1, line
