@@ -90,9 +90,7 @@ class Framing:
         """Model points [..., 2] -> source points [..., 2] float64 (the inverse of `points`, for overlays)."""
         xy = _xy_array(xy)
         x0, y0, x1, y1 = self.crop_box
-        return np.stack(
-            [xy[..., 0] / self.dst_w * (x1 - x0) + x0, xy[..., 1] / self.dst_h * (y1 - y0) + y0], axis=-1
-        )
+        return np.stack([xy[..., 0] / self.dst_w * (x1 - x0) + x0, xy[..., 1] / self.dst_h * (y1 - y0) + y0], axis=-1)
 
     def radius(self, radius: float) -> float:
         """A source-pixel radius in model pixels: scaled by the geometric mean of the two axis scales."""

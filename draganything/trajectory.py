@@ -146,7 +146,7 @@ class Trajectories:
     def with_offframe(self, policy: str, width: int | None = None, height: int | None = None) -> Trajectories:
         """A copy with the off-frame policy applied to every entity in the source frame (`apply_offframe`).
 
-        width/height default to the stored frame size; one of the two must be known.
+        width/height default to the stored frame size; both must be known one way or the other.
         """
         width = self.width if width is None else width
         height = self.height if height is None else height
@@ -295,9 +295,7 @@ def _points_array(name: str, raw) -> np.ndarray:
     if array.size == 0:
         raise DragAnythingError(name, "its track has no points", "Give at least one [x, y] point")
     if array.ndim != 2 or array.shape[1] != 2:
-        raise DragAnythingError(
-            name, f"its points have shape {list(array.shape)}, not [number of points, 2]", fix
-        )
+        raise DragAnythingError(name, f"its points have shape {list(array.shape)}, not [number of points, 2]", fix)
     # numpy reads JSON true/false as numbers; a coordinate must be a real number, not a flag.
     bad = _first_non_number(raw)
     if bad:
@@ -493,7 +491,9 @@ def _decode(value, input_name: str):
         return value
     text = value.strip()
     if not text:
-        raise DragAnythingError(input_name, "it is an empty string", "Give a trajectory in one of the formats of " + _DOC)
+        raise DragAnythingError(
+            input_name, "it is an empty string", "Give a trajectory in one of the formats of " + _DOC
+        )
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
@@ -988,7 +988,7 @@ def parse_trajectories(
                 input_name,
                 "it is an object in none of the known layouts"
                 + (f" (keys: {_short(list(data)[:6])})" if data else " (it is empty)"),
-                f"Use one of the formats in {_DOC}; the pack's own starts with \"format\": \"{FORMAT_NAME}\"",
+                f'Use one of the formats in {_DOC}; the pack\'s own starts with "format": "{FORMAT_NAME}"',
             )
     elif hasattr(data, "detach") or isinstance(data, np.ndarray) or (isinstance(data, (list, tuple)) and data):
         first = data
@@ -1046,6 +1046,8 @@ def _is_official(path: Path) -> bool:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return False
-    return isinstance(data, dict) and bool(data) and all(
-        isinstance(record, dict) and "trajectory" in record for record in data.values()
+    return (
+        isinstance(data, dict)
+        and bool(data)
+        and all(isinstance(record, dict) and "trajectory" in record for record in data.values())
     )

@@ -20,10 +20,9 @@ def test_official_rounding_matches_demo_py_for_every_official_demo(official_demo
         trajectories, _ = load_official_demo(json_path)
         framing = Framing(trajectories.width, trajectories.height, 576, 320, "stretch")
         raw = json.loads(json_path.read_text())
-        for entity, record in zip(trajectories, raw.values()):
+        for entity, record in zip(trajectories, raw.values(), strict=True):
             expected = [
-                [int(x / trajectories.width * 576), int(y / trajectories.height * 320)]
-                for x, y in record["trajectory"]
+                [int(x / trajectories.width * 576), int(y / trajectories.height * 320)] for x, y in record["trajectory"]
             ]
             assert framing.points(entity.points, official_rounding=True).tolist() == expected, json_path
 
@@ -200,6 +199,4 @@ def test_bad_framing_construction(args):
 
 def test_radius_scales_with_the_geometric_mean():
     assert Framing(200, 100, 100, 100).radius(10) == pytest.approx(10 * np.sqrt(0.5 * 1.0))
-    assert Framing(660, 938, 576, 320, "center_crop").radius(10) == pytest.approx(
-        10 * np.sqrt(576 / 660 * 320 / 366)
-    )
+    assert Framing(660, 938, 576, 320, "center_crop").radius(10) == pytest.approx(10 * np.sqrt(576 / 660 * 320 / 366))

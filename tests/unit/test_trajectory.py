@@ -24,8 +24,8 @@ from draganything.trajectory import (
     parse_nested_lists,
     parse_official_demo,
     parse_pack_json,
-    parse_trajectories,
     parse_tracks,
+    parse_trajectories,
     parse_vipseg,
     resample_track,
     to_json,
@@ -46,7 +46,7 @@ def test_every_official_demo_json_parses_with_its_masks_and_image_size(official_
             assert (trajectories.width, trajectories.height) == image.size
         assert image_path == json_path.parent / "demo.jpg" and trajectories.image == "demo.jpg"
         assert [entity.id for entity in trajectories] == list(raw)
-        for entity, record in zip(trajectories, raw.values()):
+        for entity, record in zip(trajectories, raw.values(), strict=True):
             assert entity.points.tolist() == record["trajectory"]
             assert entity.mask_name == record["mask_name"] and entity.label == record["comment"]
             assert (image_path.parent / entity.mask_name).is_file()
@@ -83,7 +83,7 @@ def test_all_vipseg_test_files_load_and_normalise(vipseg_dir):
         invisible = load_trajectories(path, width=1920, height=1080, offframe="invisible")
         clipped = parse_vipseg(path.read_text(), width=1920, height=1080, offframe="clip")
         assert len({len(entity.points) for entity in invisible}) == 1  # one length per file
-        for kept, moved in zip(invisible, clipped):
+        for kept, moved in zip(invisible, clipped, strict=True):
             inside = (kept.points >= 0).all(axis=1) & (kept.points <= [1920, 1080]).all(axis=1)
             assert np.array_equal(kept.visible, inside)
             assert moved.visibility.all() and (moved.points >= 0).all() and (moved.points <= [1920, 1080]).all()
@@ -397,7 +397,7 @@ def pack(**entity):
 
 
 MALFORMED = [
-    ("bad JSON", '[[1, 2], [3, 4]', "not valid JSON", "brackets"),
+    ("bad JSON", "[[1, 2], [3, 4]", "not valid JSON", "brackets"),
     ("empty string", "  ", "empty string", "formats"),
     ("wrong nesting", [[[[1, 2]]]], "shape [1, 1, 2]", "[x, y]"),
     ("ragged pairs", [[1, 2], [3]], "rectangular", "[x, y]"),
@@ -433,8 +433,12 @@ MALFORMED = [
     ("KJ mixed", [KJ_TRACK_A, 5], "track 1 is 5, not a list of points", '"x"'),
     ("official without trajectory", {"1": {"trajectory": [[1, 2]]}, "2": {"mask_name": "m"}}, "known layouts", ""),
     ("tracks bad shape", {"track_path": np.zeros((4, 2))}, "track_path has shape [4, 2]", "[T, N, 2]"),
-    ("tracks bad visibility", {"track_path": np.zeros((4, 2, 2)), "track_visibility": np.ones((3, 2))},
-     "[4, 2]", "per frame"),
+    (
+        "tracks bad visibility",
+        {"track_path": np.zeros((4, 2, 2)), "track_visibility": np.ones((3, 2))},
+        "[4, 2]",
+        "per frame",
+    ),
 ]
 
 
