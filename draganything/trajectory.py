@@ -126,6 +126,13 @@ class Trajectories:
     num_frames: int | None = None
     image: str | None = None
 
+    def __post_init__(self):
+        self.entities = list(self.entities)
+        self.width, self.height = _frame_size(self.width, self.height)
+        if self.num_frames is not None:
+            _check_num_frames(self.num_frames)
+            self.num_frames = int(self.num_frames)
+
     def __len__(self) -> int:
         return len(self.entities)
 

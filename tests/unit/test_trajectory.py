@@ -268,6 +268,13 @@ def test_pack_json_round_trip_is_exact():
     assert parse_pack_json(to_json(trajectories, indent=2)) == trajectories
 
 
+def test_pack_json_accepts_numpy_scalars_in_the_model():
+    trajectories = Trajectories([Entity("a", np.array([[1, 2]], np.int32))], np.int64(640), np.int64(480), np.int16(9))
+    assert json.loads(to_json(trajectories))["width"] == 640 and type(trajectories.width) is int
+    with pytest.raises(DragAnythingError, match="height"):
+        Trajectories([Entity("a", [[1, 2]])], 640, 0)
+
+
 def test_pack_json_layout_and_defaults():
     document = json.loads(to_json(full_trajectories()))
     assert document["format"] == FORMAT_NAME and document["version"] == 1
