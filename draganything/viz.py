@@ -401,14 +401,15 @@ def write_png(path, image) -> Path:
 
 
 def write_gif(path, frames, fps: float = DEFAULT_FPS) -> Path:
-    """Write frames as a looping GIF (Pillow, adaptive palette per frame).
+    """Write frames as a looping GIF (Pillow, a 256-colour palette per frame).
 
     GIF stores delays in 1/100 s, so `fps` is rounded to that. Like every GIF encoder Pillow merges consecutive
     identical frames into one longer frame: the playback time is exact, the stored frame count can be smaller.
     """
     frames = as_rgb_frames(frames)
     path = _prepare_path(path)
-    images = [Image.fromarray(frame) for frame in frames]
+    # Fast octree quantisation per frame: several times quicker than Pillow's default median cut at equal size.
+    images = [Image.fromarray(frame).quantize(256, method=Image.Quantize.FASTOCTREE) for frame in frames]
     duration = max(10, round(100.0 / fps) * 10)
     images[0].save(path, save_all=True, append_images=images[1:], duration=duration, loop=0, optimize=False)
     return path

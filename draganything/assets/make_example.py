@@ -1,5 +1,6 @@
 """Builds the example input shipped with the package: a synthetic 576x320 street scene with a car, a balloon and
-the road, their masks, and a trajectory file in the pack's own JSON format.
+the road, their masks (PNG, 0/255), and a trajectory file in the pack's own JSON format (the car and the balloon
+move through time-stamped waypoints; the road is a "hold still" anchor).
 
 Everything is drawn here from shapes, so the example carries no third-party picture. Run it from anywhere to
 rebuild `draganything/assets/example/` (the output is deterministic):
@@ -9,17 +10,21 @@ rebuild `draganything/assets/example/` (the output is deterministic):
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-EXAMPLE_DIR = Path(__file__).resolve().parent / "example"
+from . import EXAMPLE_DIR
+
 WIDTH, HEIGHT = 576, 320
 HORIZON = 200
 
-# (x, y) waypoints in image pixels. The car drives right along the road; the balloon drifts up and to the left;
-# the road holds still so the camera does not move.
+NUM_FRAMES = 14
+# (x, y) waypoints in image pixels, reached at WAYPOINT_FRAMES. The car drives right along the road; the balloon
+# drifts up and to the left; the road holds still so the camera does not move.
+WAYPOINT_FRAMES = [0, 4, 9, 13]
 CAR_PATH = [(112, 236), (190, 234), (268, 236), (340, 235)]
 BALLOON_PATH = [(440, 104), (418, 84), (388, 72), (352, 66)]
 ROAD_ANCHOR = (470, 296)
@@ -95,14 +100,38 @@ def balloon_mask() -> np.ndarray:
     return mask
 
 
-def main() -> None:
+def trajectories():
+    """The example's entities in the pack's data model (compositing order: road first, so moving things win)."""
+    from ..trajectory import Entity, Trajectories
+
+    return Trajectories(
+        [
+            Entity("road", [ROAD_ANCHOR], anchor=True, label="road (hold still)", mask_name="mask_road.png"),
+            Entity("car", CAR_PATH, frames=WAYPOINT_FRAMES, label="car", mask_name="mask_car.png"),
+            Entity("balloon", BALLOON_PATH, frames=WAYPOINT_FRAMES, label="balloon", mask_name="mask_balloon.png"),
+        ],
+        width=WIDTH,
+        height=HEIGHT,
+        num_frames=NUM_FRAMES,
+        image="image.png",
+    )
+
+
+def main(out_dir: Path = EXAMPLE_DIR) -> None:
     from PIL import Image
 
-    EXAMPLE_DIR.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(render_image()).save(EXAMPLE_DIR / "image.png", optimize=True)
+    from ..trajectory import to_json
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(render_image()).save(out_dir / "image.png", optimize=True)
     masks = {"car": car_mask(), "balloon": balloon_mask(), "road": road_mask() & ~car_mask()}
     for name, mask in masks.items():
-        Image.fromarray(mask).save(EXAMPLE_DIR / f"mask_{name}.png", optimize=True)
+        Image.fromarray(mask).save(out_dir / f"mask_{name}.png", optimize=True)
+    # Innermost number lists on one line each, so a point reads as [x, y].
+    text = re.sub(r"\[\s*([-+\d.eE,\s]+?)\s*\]", lambda m: "[" + ", ".join(m[1].replace(",", " ").split()) + "]",
+                  to_json(trajectories(), indent=2))
+    (out_dir / "trajectories.json").write_text(text + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,575 @@
+"""The command line: `python -m draganything <command>` (also installed as `draganything`).
+
+Commands:
+  conditions  first frame + trajectories + masks -> previews of what the ControlNet is given: the trajectory
+              overlay, the 2D Gaussian map (JET, as the official demo shows it) and the entity map.
+  generate    the same inputs + model folders -> a video from the headless SVD pipeline.
+  demo        the tiny trained model shipped with the package, on a CPU.
+  evaluate    the tiny model's ObjMC table.
+
+Exit status: 0 success; 1 bad input (one paragraph on stderr naming the input, the problem and the fix); 2 bad
+command line (argparse); 70 an unexpected internal error (rerun with --debug for the traceback); 130 interrupted.
+
+Startup stays fast: torch, diffusers and the library's heavy modules are imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import DragAnythingError
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+
+DEFAULT_SIZE = (576, 320)
+# Frame count when the trajectory file does not state one: the released SVD img2vid model's (and the official
+# gradio UI's) 14; an official demo folder gets demo.py's 20.
+DEFAULT_FRAMES = 14
+OFFICIAL_DEMO_FRAMES = 20
+RESAMPLE_CHOICES = ("auto", "index", "pchip", "arc_length", "time")
+MASK_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+# Stand-in entity vectors when no DIFT model is given: seeded random unit vectors, one per entity.
+STAND_IN_SEED = 0
+STAND_IN_CHANNELS = 320
+
+
+# ------------------------------------------------------------------------------------------------ parsing
+
+
+def _size(text: str) -> tuple[int, int]:
+    """'576x320' -> (576, 320)."""
+    parts = text.lower().replace("*", "x").split("x")
+    if len(parts) != 2 or not all(part.strip().isdigit() and int(part) > 0 for part in parts):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size like 576x320 (width x height in pixels)")
+    return int(parts[0]), int(parts[1])
+
+
+def _positive_int(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
+
+
+def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_argument_group("input (one of --example, --demo-folder, --image)")
+    choice = source.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--example", action="store_true",
+                        help="use the example scene shipped with the package (a car, a balloon, the road held still)")
+    choice.add_argument("--demo-folder", type=Path, metavar="DIR",
+                        help="an official DragAnything demo folder (demo.jpg, demo.json, the masks it names)")
+    choice.add_argument("--image", type=Path, metavar="PATH", help="the first frame (PNG, JPEG, ...)")
+    source.add_argument("--trajectories", type=Path, metavar="PATH",
+                        help="trajectory file in any supported format (the pack's JSON, official demo.json, KJNodes "
+                             "coordinates, nested [x, y] lists, VIPSeg files); required with --image")
+    source.add_argument("--masks", type=Path, nargs="+", metavar="PATH",
+                        help="first-frame masks, one per entity in the trajectories' order, or one folder; default: "
+                             "the mask files the trajectories name, next to the trajectory file or the image")
+    source.add_argument("--width", type=_positive_int,
+                        help="width of the frame the points were drawn on, for formats that do not store it "
+                             "(default: the image's)")
+    source.add_argument("--height", type=_positive_int, help="height of that frame (default: the image's)")
+
+    maps = parser.add_argument_group("conditioning")
+    maps.add_argument("--size", type=_size, default=DEFAULT_SIZE, metavar="WxH",
+                      help="model resolution, width x height (default: 576x320)")
+    maps.add_argument("--frames", type=_positive_int,
+                      help=f"frame count (default: the trajectory file's, else {DEFAULT_FRAMES}; "
+                           f"{OFFICIAL_DEMO_FRAMES} for --demo-folder)")
+    maps.add_argument("--framing", choices=("stretch", "center_crop"), default="stretch",
+                      help="how the first frame becomes the model frame: stretch (the official demo) or "
+                           "center_crop (ComfyUI's SVD conditioning node); points and masks follow (default: stretch)")
+    maps.add_argument("--resample", choices=RESAMPLE_CHOICES, default="auto",
+                      help="how tracks become one point per frame: index (point k drives frame k, official demo), "
+                           "pchip (official gradio), arc_length (constant speed), time (per-point frame stamps); "
+                           "auto: time when every moving track has frame stamps, else index when every moving track "
+                           "has a point per frame, else arc_length")
+    maps.add_argument("--offframe", choices=("invisible", "clip"), default="invisible",
+                      help="points outside the frame draw nothing (invisible) or are moved to its edge (clip)")
+    maps.add_argument("--gaussian-mode", choices=("template", "analytic"), default="template",
+                      help="template: the official maps, bit for bit (default); analytic: exact Gaussians, max "
+                           "compositing (outside what the released weights saw)")
+    maps.add_argument("--entity-mode", choices=("trained", "official_demo"), default="trained",
+                      help="trained: full embeddings as in training (default); official_demo: the demo's scalar")
+    maps.add_argument("--binarize", choices=("official", "threshold"), default="official",
+                      help="mask rule: official keeps pixels equal to 255; threshold compares with --threshold")
+    maps.add_argument("--threshold", type=float, default=0.5, help="mask threshold in 0..1 (with --binarize threshold)")
+
+    features = parser.add_argument_group("entity features")
+    features.add_argument("--dift", type=Path, metavar="DIR",
+                          help="SD-1.5-architecture diffusers folder (unet/, vae/, text_encoder/, tokenizer/) for the "
+                               "entity embeddings (officially ChilloutMix)")
+    features.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    features.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
+    features.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), default="float32",
+                          help="model precision (default: float32)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m draganything",
+        description="DragAnything: drag any entity of a first frame along a path with Stable Video Diffusion.",
+        epilog="Exit status: 0 ok, 1 bad input, 2 bad command line, 70 internal error (rerun with --debug).",
+    )
+    parser.add_argument("--debug", action="store_true", help="show the traceback of unexpected errors")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    conditions = commands.add_parser(
+        "conditions", help="preview the conditioning maps and the trajectories (no model needed)",
+        description="Build the ControlNet's inputs from a first frame, trajectories and masks and write previews: "
+                    "conditions.gif ([trajectory overlay | Gaussian map | entity map], per frame), conditions.png "
+                    "(a strip of five frames of each), overlay.gif and conditions.npz (the maps themselves). Without --dift the entity map uses a "
+                    "stand-in vector per entity (distinct random unit vectors): its colours tell entities apart "
+                    "but are not DIFT features.",
+    )
+    _add_input_arguments(conditions)
+    conditions.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (created)")
+    conditions.add_argument("--mp4", action="store_true", help="also write MP4 files next to the GIFs")
+    conditions.set_defaults(run=run_conditions)
+
+    generate = commands.add_parser(
+        "generate", help="make a video with the headless SVD pipeline (needs the model folders)",
+        description="Run Stable Video Diffusion with the DragAnything ControlNet. Writes video.gif, "
+                    "side_by_side.gif ([official-style trajectory map | video]) and tracks.gif (the tracks over "
+                    "the video).",
+    )
+    _add_input_arguments(generate)
+    models = generate.add_argument_group("models")
+    models.add_argument("--svd", type=Path, required=True, metavar="DIR",
+                        help="Stable Video Diffusion img2vid in diffusers layout (model_index.json, unet/, vae/, "
+                             "image_encoder/, scheduler/)")
+    models.add_argument("--controlnet", type=Path, required=True, metavar="PATH",
+                        help="DragAnything ControlNet: a diffusers folder (config.json + "
+                             "diffusion_pytorch_model.safetensors) or a single .safetensors file")
+    sampling = generate.add_argument_group("sampling")
+    sampling.add_argument("--steps", type=_positive_int, default=25, help="denoising steps (default: 25)")
+    sampling.add_argument("--preset", choices=("default", "official"), default="default",
+                          help="official reproduces the official pipeline's choices; default fixes its defects")
+    generate.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (created)")
+    generate.add_argument("--mp4", action="store_true", help="also write MP4 files next to the GIFs")
+    generate.set_defaults(run=run_generate)
+
+    demo = commands.add_parser("demo", help="run the tiny trained model shipped with the package (CPU)")
+    demo.add_argument("--out", type=Path, default=Path("out/demo.gif"), metavar="PATH",
+                      help="output video (default: out/demo.gif)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--steps", type=_positive_int, help="denoising steps (default: the model's)")
+    demo.add_argument("--device", default="cpu")
+    demo.set_defaults(run=run_demo)
+
+    evaluate = commands.add_parser("evaluate", help="ObjMC table of the tiny model against its baselines")
+    evaluate.add_argument("--out", type=Path, default=Path("out/evaluate"), metavar="DIR")
+    evaluate.add_argument("--videos", type=_positive_int, default=8, help="test videos (default: 8)")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--device", default="cpu")
+    evaluate.set_defaults(run=run_evaluate)
+    return parser
+
+
+# ------------------------------------------------------------------------------------------------ inputs
+
+
+@dataclass
+class Inputs:
+    """What the user pointed at, loaded: the first frame, its trajectories and one mask per entity."""
+
+    image: "np.ndarray"  # noqa: F821  uint8 [H, W, 3] at the source size
+    image_path: Path
+    trajectories: "Trajectories"  # noqa: F821
+    masks: list  # one array per entity, as read from its file
+    num_frames: int
+    resample: str
+
+
+def _read_image(path: Path, input_name: str):
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_file():
+        raise DragAnythingError(input_name, f"there is no file at {str(path)!r}", "Check the path")
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as error:
+        raise DragAnythingError(input_name, f"{str(path)!r} is not a readable image ({error})",
+                                "Pass a PNG or JPEG first frame") from None
+
+
+def _named_mask(entity, folders: list[Path]) -> Path:
+    for folder in folders:
+        if (folder / entity.mask_name).is_file():
+            return folder / entity.mask_name
+    where = " or ".join(repr(str(folder)) for folder in folders)
+    raise DragAnythingError(
+        f"mask of entity {entity.id!r}",
+        f"its file {entity.mask_name!r} is not in {where}",
+        "Put the mask next to the trajectory file, or pass --masks with one file per entity (or their folder)",
+    )
+
+
+def _mask_paths(masks: list[Path] | None, trajectories, folders: list[Path]) -> list[Path]:
+    entities = list(trajectories)
+    ids = ", ".join(entity.id for entity in entities)
+    named = all(entity.mask_name for entity in entities)
+    if masks and len(masks) == 1 and masks[0].is_dir():
+        if named:
+            return [_named_mask(entity, [masks[0]]) for entity in entities]
+        files = sorted(p for p in masks[0].iterdir() if p.suffix.lower() in MASK_SUFFIXES)
+        if len(files) != len(entities):
+            raise DragAnythingError(
+                "--masks", f"the folder {str(masks[0])!r} holds {len(files)} mask image(s) for {len(entities)} "
+                f"entities ({ids}), and the trajectories do not name their masks",
+                "Put exactly one mask per entity in the folder (taken in file-name order), or list the files",
+            )
+        return files
+    if masks:
+        if len(masks) != len(entities):
+            raise DragAnythingError(
+                "--masks", f"{len(masks)} mask file(s) for {len(entities)} entities ({ids})",
+                "Give one mask per entity, in the trajectories' order (a file may be repeated for entities that "
+                "share a mask)",
+            )
+        for path in masks:
+            if not path.is_file():
+                raise DragAnythingError("--masks", f"there is no file at {str(path)!r}", "Check the path")
+        return list(masks)
+    if not named:
+        raise DragAnythingError(
+            "--masks", f"no masks were given and the trajectories do not name mask files for every entity ({ids})",
+            "Pass --masks with one first-frame mask per entity, in that order, or a folder of them",
+        )
+    return [_named_mask(entity, folders) for entity in entities]
+
+
+def _auto_resample(trajectories, num_frames: int) -> str:
+    moving = [entity for entity in trajectories if not entity.anchor and len(entity.points) > 1]
+    if moving and all(entity.frames is not None for entity in moving):
+        return "time"
+    if all(len(entity.points) >= num_frames for entity in moving):
+        return "index"
+    return "arc_length"
+
+
+def load_inputs(args: argparse.Namespace) -> Inputs:
+    """Resolve --example / --demo-folder / --image + --trajectories + --masks into loaded inputs."""
+    from .entity import read_mask
+    from .trajectory import load_official_demo, load_trajectories
+
+    default_frames = DEFAULT_FRAMES
+    if args.example or args.demo_folder is not None:
+        for flag, value in (("--trajectories", args.trajectories), ("--width", args.width), ("--height", args.height)):
+            if value is not None and args.example:
+                raise DragAnythingError(flag, "it does not go with --example", f"Drop {flag}, or use --image")
+    if args.example:
+        from .assets import EXAMPLE_DIR, EXAMPLE_IMAGE, EXAMPLE_TRAJECTORIES
+
+        image_path, trajectories, folders = EXAMPLE_IMAGE, load_trajectories(EXAMPLE_TRAJECTORIES), [EXAMPLE_DIR]
+        image = _read_image(image_path, "example image")
+    elif args.demo_folder is not None:
+        folder = args.demo_folder
+        if not folder.is_dir():
+            raise DragAnythingError("--demo-folder", f"{str(folder)!r} is not a folder",
+                                    "Pass an official demo folder holding demo.jpg, demo.json and its masks")
+        # --trajectories picks another file of the same case (demo1.json, ...), by path or by name in the folder.
+        chosen = args.trajectories
+        if chosen is not None and not chosen.exists():
+            chosen = folder / chosen
+        trajectories, image_path = load_official_demo(chosen if chosen is not None else folder)
+        folders, default_frames = [image_path.parent], OFFICIAL_DEMO_FRAMES
+        image = _read_image(image_path, "demo image")
+    else:
+        if args.trajectories is None:
+            raise DragAnythingError("--trajectories", "it is missing", "Give the trajectory file that goes with --image")
+        image_path = args.image
+        image = _read_image(image_path, "--image")
+        trajectories = load_trajectories(args.trajectories, width=args.width or image.shape[1],
+                                         height=args.height or image.shape[0])
+        folders = list(dict.fromkeys([args.trajectories.parent, args.image.parent]))
+
+    _check_aspect(trajectories, image)
+    masks = [read_mask(path) for path in _mask_paths(args.masks, trajectories, folders)]
+    num_frames = args.frames or trajectories.num_frames or default_frames
+    resample = _auto_resample(trajectories, num_frames) if args.resample == "auto" else args.resample
+    return Inputs(image, image_path, trajectories, masks, num_frames, resample)
+
+
+def _check_aspect(trajectories, image) -> None:
+    """The points' frame must be the image, up to scale: anything else would place them by guesswork."""
+    height, width = image.shape[:2]
+    if trajectories.width is None or trajectories.height is None:
+        return
+    if abs(trajectories.width / trajectories.height - width / height) > 0.01 * width / height:
+        raise DragAnythingError(
+            "trajectories",
+            f"the points are in a {trajectories.width}x{trajectories.height} frame but the image is "
+            f"{width}x{height}, another aspect ratio",
+            "Pass --width/--height of the frame the points were drawn on, or the image they were drawn on",
+        )
+
+
+# ------------------------------------------------------------------------------------------------ models
+
+
+def _torch_dtype(name: str):
+    import torch
+
+    return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[name]
+
+
+def _device(name: str):
+    import torch
+
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise DragAnythingError("--device", f"{name!r} is not a torch device", "Use cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DragAnythingError("--device", "CUDA was asked for but no CUDA device is available",
+                                "Use --device cpu, or run on a machine with a GPU")
+    return device
+
+
+def _load_dift(folder: Path, device, dtype):
+    """The DIFT feature extractor from an SD-1.5-architecture diffusers folder."""
+    expected = ("unet", "vae", "text_encoder", "tokenizer")
+    if not folder.is_dir():
+        raise DragAnythingError("--dift", f"{str(folder)!r} is not a folder",
+                                "Pass an SD-1.5 diffusers folder (with unet/, vae/, text_encoder/, tokenizer/)")
+    missing = [name for name in expected if not (folder / name).is_dir()]
+    if missing:
+        raise DragAnythingError("--dift", f"{str(folder)!r} has no {', '.join(name + '/' for name in missing)}",
+                                "Pass an SD-1.5 diffusers folder (with unet/, vae/, text_encoder/, tokenizer/)")
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    from .features import DiffusersFeatureExtractor
+
+    try:
+        unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet", torch_dtype=dtype)
+        vae = AutoencoderKL.from_pretrained(folder, subfolder="vae", torch_dtype=dtype)
+        text_encoder = CLIPTextModel.from_pretrained(folder, subfolder="text_encoder", torch_dtype=dtype)
+        tokenizer = CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer")
+    except (OSError, ValueError, EnvironmentError) as error:
+        raise DragAnythingError("--dift", f"the model in {str(folder)!r} could not be loaded ({error})",
+                                "Check that it is a complete SD-1.5 diffusers folder") from None
+    return DiffusersFeatureExtractor(unet.to(device).eval(), vae.to(device).eval(), text_encoder.to(device).eval(),
+                                     tokenizer)
+
+
+def stand_in_embeddings(count: int, entity_mode: str):
+    """One distinct vector per entity for previews without a DIFT model: seeded random unit vectors [N, 320],
+    turned into painted values by the same rule as real features (so [N, 160])."""
+    import torch
+
+    from .entity import entity_embeddings
+
+    vectors = torch.randn(count, STAND_IN_CHANNELS, generator=torch.Generator().manual_seed(STAND_IN_SEED))
+    return entity_embeddings(vectors / vectors.norm(dim=1, keepdim=True), entity_mode)
+
+
+# ------------------------------------------------------------------------------------------------ commands
+
+
+@dataclass
+class Prepared:
+    inputs: Inputs
+    conditions: "DragConditions"  # noqa: F821
+    first_frame: "np.ndarray"  # noqa: F821  uint8 [H, W, 3] at model size
+    framed_masks: "np.ndarray"  # noqa: F821  bool [N, H, W] at model size
+    stand_in: bool
+
+
+def prepare(args: argparse.Namespace) -> Prepared:
+    """Load the inputs and build the conditions (with DIFT features when --dift is given)."""
+    import numpy as np
+    import torch
+
+    from .conditions import build_conditions
+    from .entity import binarize_mask
+    from .framing import Framing
+
+    inputs = load_inputs(args)
+    width, height = args.size
+    image_h, image_w = inputs.image.shape[:2]
+    to_model = Framing(image_w, image_h, width, height, args.framing)
+    first_frame = to_model.image(inputs.image)
+
+    features = None
+    if args.dift is not None:
+        from .features import image_to_vae_input
+
+        device, dtype = _device(args.device), _torch_dtype(args.dtype)
+        extractor = _load_dift(args.dift, device, dtype)
+        generator = torch.Generator(device=device).manual_seed(args.seed)
+        features = extractor(image_to_vae_input(first_frame), generator).float().cpu()
+
+    trajectories = inputs.trajectories
+    source_size = (trajectories.width or image_w, trajectories.height or image_h)
+    conditions = build_conditions(
+        trajectories, inputs.masks, features, height=height, width=width, num_frames=inputs.num_frames,
+        framing=args.framing, resample=inputs.resample, offframe=args.offframe, entity_mode=args.entity_mode,
+        gaussian_mode=args.gaussian_mode, binarize=args.binarize, threshold=args.threshold, source_size=source_size,
+    )
+    stand_in = conditions.embeddings is None
+    if stand_in:
+        conditions.embeddings = stand_in_embeddings(len(trajectories), args.entity_mode)
+
+    framed_masks = []
+    for mask in inputs.masks:
+        binary = binarize_mask(mask, mode=args.binarize, threshold=args.threshold)
+        framed_masks.append(Framing(binary.shape[1], binary.shape[0], width, height, args.framing).mask(binary))
+    return Prepared(inputs, conditions, first_frame, np.stack(framed_masks), stand_in)
+
+
+def _describe(prepared: Prepared, args: argparse.Namespace) -> list[str]:
+    inputs, conditions = prepared.inputs, prepared.conditions
+    width, height = args.size
+    lines = [f"{len(inputs.trajectories)} entities, {conditions.num_frames} frames at {width}x{height}, "
+             f"{args.framing} framing, {inputs.resample} resampling, {args.gaussian_mode} Gaussians, "
+             f"{args.entity_mode} entity map"]
+    for entity, side in zip(inputs.trajectories, conditions.sides):
+        kind = "anchor (holds still)" if entity.anchor else f"{len(entity.points)} point(s)"
+        label = f" ({entity.label})" if entity.label and entity.label != entity.id else ""
+        lines.append(f"  {entity.id}{label}: {kind}, radius {int(side)} px")
+    return lines
+
+
+def run_conditions(args: argparse.Namespace) -> int:
+    from . import viz
+
+    prepared = prepare(args)
+    conditions = prepared.conditions
+    anchors = [entity.anchor for entity in prepared.inputs.trajectories]
+    overlay = viz.draw_tracks(prepared.first_frame, conditions.points, masks=prepared.framed_masks, anchors=anchors,
+                              visible=conditions.visible)
+    gaussian = viz.gaussian_heatmap(conditions.gaussian)
+    entity = viz.entity_index_preview(conditions.entity_index, conditions.embeddings)
+    panels = viz.side_by_side(overlay, gaussian, entity, gap=4)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    written = [viz.write_gif(args.out / "conditions.gif", panels), viz.write_gif(args.out / "overlay.gif", overlay)]
+    if args.mp4:
+        written += [viz.write_mp4(args.out / "conditions.mp4", panels), viz.write_mp4(args.out / "overlay.mp4", overlay)]
+    rows = [viz.filmstrip(frames) for frames in (overlay, gaussian, entity)]
+    written.append(viz.write_png(args.out / "conditions.png", _stack_rows(rows)))
+    written.append(save_conditions(args.out / "conditions.npz", prepared))
+
+    for line in _describe(prepared, args):
+        print(line)
+    if prepared.stand_in:
+        print("note: no --dift model was given, so the entity map preview paints a stand-in vector per entity "
+              "(distinct random unit vectors): its colours tell entities apart but are not DIFT features.")
+    for path in written:
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+def save_conditions(path: Path, prepared: Prepared) -> Path:
+    """The maps in compact form, for inspection or other tools (numpy .npz, compressed):
+
+    gaussian [F, H, W] (uint8 for template maps, float32 0..255 for analytic ones), entity_index int16 [F, H, W]
+    (-1 background, else the entity's row), embeddings float32 [N, D] (stand_in True when they are the stand-in
+    vectors), points float64 [N, F, 2] and visible bool [N, F] in model pixels, sides int64 [N], entity_ids [N].
+    """
+    import numpy as np
+
+    conditions = prepared.conditions
+    gaussian = conditions.gaussian[:, 0].numpy()
+    if np.array_equal(gaussian, np.round(gaussian)):
+        gaussian = gaussian.astype(np.uint8)
+    np.savez_compressed(
+        path, gaussian=gaussian, entity_index=conditions.entity_index.numpy(),
+        embeddings=conditions.embeddings.float().numpy(), stand_in=np.bool_(prepared.stand_in),
+        points=conditions.points, visible=conditions.visible, sides=conditions.sides,
+        entity_ids=np.array([entity.id for entity in prepared.inputs.trajectories]),
+    )
+    return path
+
+
+def _stack_rows(rows, gap: int = 4):
+    import numpy as np
+
+    spacer = np.full((gap, rows[0].shape[1], 3), 255, np.uint8)
+    return np.concatenate([piece for row in rows for piece in (row, spacer)][:-1], axis=0)
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    try:
+        from . import pipeline  # noqa: F401
+    except ImportError:
+        raise DragAnythingError("generate", "the headless pipeline is not part of this installation",
+                                "Update the package; `conditions` works without it") from None
+    raise DragAnythingError("generate", "the headless pipeline is not wired to the command line yet",
+                            "Use the library's pipeline module directly")
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    try:
+        from .tiny import run_demo as tiny_demo
+    except ImportError:
+        raise DragAnythingError("demo", "the tiny demo model is not part of this installation",
+                                "Update the package; `conditions --example` works without it") from None
+    path = tiny_demo(args.out, seed=args.seed, steps=args.steps, device=args.device)
+    print(f"wrote {path}")
+    return EXIT_OK
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    try:
+        from .metrics import evaluate
+    except ImportError:
+        raise DragAnythingError("evaluate", "the evaluation code is not part of this installation",
+                                "Update the package") from None
+    table = evaluate(args.out, num_videos=args.videos, seed=args.seed, device=args.device)
+    print(table.to_markdown())
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------------------------ entry point
+
+
+def _os_error_message(error: OSError) -> str:
+    target = f" {error.filename!r}" if error.filename else ""
+    reason = error.strerror or str(error)
+    return f"file{target}: {reason}. Check the path and its permissions"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (never raises for bad input)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits 2 with argparse's usage message on a bad command line
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            status = args.run(args)
+        for warning in caught:  # the library's own warnings read as notes; others print as usual
+            if warning.category is UserWarning and warning.filename.startswith(str(Path(__file__).parent)):
+                print(f"note: {warning.message}", file=sys.stderr)
+            else:
+                warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+        return status
+    except DragAnythingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as error:
+        print(f"error: {_os_error_message(error)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except MemoryError:
+        print("error: out of memory. Use a smaller --size or fewer --frames", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:  # a bug, not bad input: say so in one paragraph, traceback on request
+        if args.debug:
+            raise
+        print(f"error: unexpected {type(error).__name__}: {error}. This is a bug in draganything; rerun with "
+              "--debug for the traceback and report it", file=sys.stderr)
+        return EXIT_INTERNAL
