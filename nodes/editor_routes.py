@@ -28,6 +28,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import replace
 
+import cv2
 import numpy as np
 import torch
 from aiohttp import web
@@ -37,7 +38,7 @@ import folder_paths
 from server import PromptServer
 
 from ..draganything import gaussian, trajectory, viz
-from ..draganything.entity import entity_sides, inscribed_circle
+from ..draganything.entity import entity_sides, inscribed_circle, side_cap
 from ..draganything.errors import DragAnythingError
 from .folders import SAM_FOLDER
 from .segmentation import EntityPrompt, segment_with_grabcut
@@ -56,6 +57,7 @@ IMAGE_FOLDER_TYPES = ("input", "temp")
 # Without a mask the Python node derives the radius at run time; the preview needs a number now.
 FALLBACK_RADIUS_FRACTION = 0.06
 EMBEDDING_CACHE_SIZE = 4
+GRABCUT_PREVIEW_SIDE = 512
 # The nodes' default; the editor sends the mode of the Drag Conditions node it feeds when there is one.
 DEFAULT_RESAMPLING = "pchip"
 RESAMPLING_CHOICES = ("auto", *trajectory.RESAMPLE_MODES)
@@ -281,6 +283,19 @@ def _prompt_from(body: dict, width: int, height: int) -> EntityPrompt:
     return EntityPrompt(np.asarray(points, dtype=np.float64).reshape(-1, 2), np.asarray(labels, dtype=np.int64), box)
 
 
+def grabcut_preview(image: np.ndarray, prompt: EntityPrompt) -> np.ndarray:
+    """The nodes' GrabCut fallback on a copy at most GRABCUT_PREVIEW_SIDE pixels wide, so a click answers in about
+    a second on a CPU; the mask is scaled back to the image (the node itself segments at full size)."""
+    height, width = image.shape[:2]
+    scale = min(1.0, GRABCUT_PREVIEW_SIDE / max(height, width))
+    if scale == 1.0:
+        return segment_with_grabcut(image, [prompt])[0]
+    small = cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+    box = None if prompt.box is None else prompt.box * scale
+    mask = segment_with_grabcut(small, [EntityPrompt(prompt.points * scale, prompt.labels, box)])[0]
+    return cv2.resize(mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST).astype(bool)
+
+
 def compute_mask(body: dict) -> dict:
     path = resolve_image_path(body.get("image"))
     image = load_rgb(path)
@@ -299,7 +314,7 @@ def compute_mask(body: dict) -> dict:
             log.warning("DragAnything editor: SAM failed, using GrabCut: %s", error)
             note = f"SAM failed ({error}); used the GrabCut fallback"
     if mask is None:
-        mask = segment_with_grabcut(image, [prompt])[0]
+        mask = grabcut_preview(image, prompt)
         if not note:
             note = "no SAM model connected: GrabCut fallback (connect a Load SAM node for better masks)"
     circle = inscribed_circle(mask.astype(np.uint8))
@@ -336,6 +351,8 @@ def compute_preview(body: dict) -> dict:
         "visible": visible.tolist(),
         "modes": [_resample_mode(entity, mode) for entity in parsed],
         "colors": _hex_colors(len(parsed.entities)),
+        # The largest radius the maps use, in source pixels (entity.side_cap at the source's short side).
+        "radius_cap": None if parsed.width is None else side_cap(parsed.height, parsed.width),
     }
 
 
@@ -368,8 +385,8 @@ def compute_gaussian(body: dict) -> bytes:
     sides = entity_sides(np.asarray(radii) * scale, height, width)
     maps = gaussian.gaussian_maps(frame_points, sides, height, width, mode=gaussian_mode,
                                   visible=visible[:, frame:frame + 1])
-    grey = np.clip(maps[0], 0, 255).astype(np.uint8)
-    rgba = np.concatenate([viz.gaussian_heatmap(grey), grey[..., None]], axis=-1)
+    grey = np.clip(np.round(maps[0]), 0, 255).astype(np.uint8)
+    rgba = np.concatenate([viz.gaussian_heatmap(maps)[0], grey[..., None]], axis=-1)
     return _png_bytes(rgba)
 
 

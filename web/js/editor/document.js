@@ -1,0 +1,162 @@
+// The editor's view of the pack's trajectory JSON ("draganything/trajectories", version 1; the format is
+// specified in docs/trajectory-format.md). The server parses every accepted input format and answers with this
+// document, so this module only edits documents, it never parses foreign formats.
+
+export const FORMAT_NAME = "draganything/trajectories";
+export const FORMAT_VERSION = 1;
+export const DEFAULT_NUM_FRAMES = 14;
+export const MAX_NUM_FRAMES = 512;
+export const BACKGROUND_LABEL = "background";
+
+export function emptyDocument() {
+  return {
+    format: FORMAT_NAME,
+    version: FORMAT_VERSION,
+    width: null,
+    height: null,
+    num_frames: DEFAULT_NUM_FRAMES,
+    image: null,
+    entities: [],
+  };
+}
+
+/** A clean copy holding only the fields of the format, in the format's key order. */
+export function normalizeDocument(source) {
+  const doc = emptyDocument();
+  for (const key of ["width", "height", "num_frames", "image"]) {
+    if (source?.[key] !== undefined && source[key] !== null) doc[key] = source[key];
+  }
+  doc.entities = (source?.entities ?? []).map(normalizeEntity);
+  return doc;
+}
+
+function normalizeEntity(entity) {
+  const points = (entity.points ?? []).map(([x, y]) => [x, y]);
+  const frames = Array.isArray(entity.frames) && entity.frames.length === points.length ? [...entity.frames] : null;
+  return {
+    id: String(entity.id),
+    label: entity.label ?? "",
+    points,
+    frames,
+    radius: typeof entity.radius === "number" ? entity.radius : null,
+    anchor: Boolean(entity.anchor),
+    clicks: (entity.clicks ?? []).map((c) => ({ x: c.x, y: c.y, positive: c.positive !== false })),
+    box: Array.isArray(entity.box) ? [...entity.box] : null,
+    // Kept from imported values (official demo.json masks, tracker visibility) so editing never drops them.
+    mask_name: entity.mask_name ?? null,
+    visible: Array.isArray(entity.visible) && entity.visible.length === points.length ? [...entity.visible] : null,
+  };
+}
+
+/** The text written into the node's `trajectories` widget. Fields that are unset are left out. */
+export function serializeDocument(doc) {
+  const out = { format: FORMAT_NAME, version: FORMAT_VERSION };
+  for (const key of ["width", "height", "num_frames", "image"]) if (doc[key] != null) out[key] = doc[key];
+  out.entities = doc.entities.map((e) => {
+    const entity = { id: e.id, label: e.label, points: e.points.map(([x, y]) => [round2(x), round2(y)]) };
+    if (e.frames) entity.frames = e.frames;
+    if (e.radius != null) entity.radius = round2(e.radius);
+    if (e.anchor) entity.anchor = true;
+    if (e.clicks.length) entity.clicks = e.clicks.map((c) => ({ x: round2(c.x), y: round2(c.y), positive: c.positive }));
+    if (e.box) entity.box = e.box.map(round2);
+    if (e.mask_name) entity.mask_name = e.mask_name;
+    if (e.visible && e.visible.length === e.points.length) entity.visible = e.visible;
+    return entity;
+  });
+  return JSON.stringify(out);
+}
+
+export function isOwnFormat(text) {
+  try {
+    return JSON.parse(text)?.format === FORMAT_NAME;
+  } catch {
+    return false;
+  }
+}
+
+function round2(value) {
+  return Math.round(value * 100) / 100;
+}
+
+export function nextEntityId(doc) {
+  const used = doc.entities.map((e) => Number.parseInt(e.id, 10)).filter(Number.isFinite);
+  return String(used.length ? Math.max(...used) + 1 : 1);
+}
+
+export function newEntity(doc, x, y, { label = "", anchor = false, clicks = null } = {}) {
+  const id = nextEntityId(doc);
+  return {
+    id,
+    label: label || `entity ${id}`,
+    points: [[x, y]],
+    frames: null,
+    radius: null,
+    anchor,
+    clicks: clicks ?? [{ x, y, positive: true }],
+    box: null,
+    mask_name: null,
+    visible: null,
+  };
+}
+
+/**
+ * Keep per-point frames consistent after points were added or removed: the first and last frames stay, the
+ * points in between are spread evenly (strictly increasing, as the format requires).
+ */
+export function retime(entity, numFrames) {
+  if (!entity.frames) return;
+  const count = entity.points.length;
+  if (entity.frames.length === count) return;
+  const start = entity.frames[0] ?? 0;
+  const end = Math.max(entity.frames[entity.frames.length - 1] ?? numFrames - 1, start + count - 1);
+  entity.frames = spreadFrames(start, end, count);
+}
+
+export function spreadFrames(start, end, count) {
+  if (count === 1) return [start];
+  const frames = [];
+  for (let i = 0; i < count; i++) frames.push(Math.round(start + ((end - start) * i) / (count - 1)));
+  for (let i = 1; i < count; i++) frames[i] = Math.max(frames[i], frames[i - 1] + 1);
+  return frames;
+}
+
+/** Set the frame at which point `index` is reached, keeping the list strictly increasing. */
+export function setPointFrame(entity, index, frame, numFrames) {
+  if (!entity.frames) entity.frames = spreadFrames(0, Math.max(numFrames - 1, entity.points.length - 1), entity.points.length);
+  const count = entity.points.length;
+  const low = index === 0 ? 0 : entity.frames[index - 1] + 1;
+  const high = index === count - 1 ? Number.MAX_SAFE_INTEGER : entity.frames[index + 1] - 1;
+  entity.frames[index] = Math.min(Math.max(Math.round(frame), low), high);
+}
+
+/** Set an entity's start or end frame; the points in between are re-spread evenly. */
+export function setSpan(entity, start, end, numFrames) {
+  const count = entity.points.length;
+  const first = Math.max(0, Math.round(start));
+  const last = Math.max(first + count - 1, Math.round(end));
+  entity.frames = spreadFrames(first, Math.min(last, Math.max(numFrames - 1, first + count - 1)), count);
+}
+
+/**
+ * Where a background anchor goes: the point of a coarse grid farthest from every entity already placed, so its
+ * mask prompt lands on the background.
+ */
+export function backgroundPoint(doc) {
+  const width = doc.width ?? 576;
+  const height = doc.height ?? 320;
+  const taken = doc.entities.flatMap((e) => [...e.points.slice(0, 1), ...e.clicks.filter((c) => c.positive).map((c) => [c.x, c.y])]);
+  let best = [width * 0.5, height * 0.08];
+  let bestDistance = -1;
+  for (let gy = 1; gy < 8; gy++) {
+    for (let gx = 1; gx < 8; gx++) {
+      const x = (width * gx) / 8;
+      const y = (height * gy) / 8;
+      const distance = taken.length ? Math.min(...taken.map(([tx, ty]) => Math.hypot(tx - x, ty - y))) : 0;
+      if (distance > bestDistance) {
+        bestDistance = distance;
+        best = [x, y];
+      }
+    }
+  }
+  return best.map(Math.round);
+}
