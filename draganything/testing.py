@@ -1,7 +1,8 @@
 """Tiny configurations of every network the pipeline uses, structurally identical to the released models.
 
 They keep every layer and key name of the full-size models (four down blocks of two layers, hence the same 12
-skip residuals; the condition embedder at its hard-coded official widths) and shrink only widths, so tests and
+skip residuals; the condition embedder at its hard-coded official widths; the same state-dict keys as the
+released ControlNet and SVD's UNet) and shrink only widths, so tests and
 parity checks against the official code run on a CPU in seconds. Sizes must stay multiples of 64 pixels.
 """
 
@@ -17,7 +18,11 @@ TINY_CONTEXT_DIM = 32
 
 
 def tiny_unet_config() -> dict:
-    """A UNetSpatioTemporalConditionModel config: SVD's block layout at widths 32/64/64/64."""
+    """A UNetSpatioTemporalConditionModel config: SVD's block layout at widths 32/64/96/96.
+
+    The widths grow where SVD's do (320 -> 640 -> 1280), so the same blocks get shortcut convolutions and the
+    state dict has exactly SVD's key names.
+    """
     return {
         "sample_size": 8,
         "in_channels": 8,
@@ -34,13 +39,13 @@ def tiny_unet_config() -> dict:
             "CrossAttnUpBlockSpatioTemporal",
             "CrossAttnUpBlockSpatioTemporal",
         ),
-        "block_out_channels": (32, 64, 64, 64),
+        "block_out_channels": (32, 64, 96, 96),
         "addition_time_embed_dim": 8,
         "projection_class_embeddings_input_dim": 24,
         "layers_per_block": 2,
         "cross_attention_dim": TINY_CONTEXT_DIM,
         "transformer_layers_per_block": 1,
-        "num_attention_heads": (1, 2, 2, 2),
+        "num_attention_heads": (1, 2, 3, 3),
         "num_frames": 4,
     }
 

@@ -80,6 +80,10 @@ def test_official_layout_uses_the_released_key_names(official_layout):
     assert {name: tuple(official_layout[name]) for name in examples} == examples
 
 
+def test_tiny_config_has_the_released_key_names(official_layout, controlnet):
+    assert controlnet.state_dict().keys() == official_layout.keys()
+
+
 def test_fresh_network_adds_nothing():
     controlnet = DragAnythingControlNet.from_config(tiny_controlnet().config).eval()
     gaussian, entity = tiny_conditions(NUM_FRAMES, HEIGHT, WIDTH)
@@ -115,11 +119,11 @@ def test_residual_shapes_follow_the_svd_encoder(controlnet):
     gaussian, entity = tiny_conditions(NUM_FRAMES, HEIGHT, WIDTH)
     with torch.no_grad():
         down, mid = controlnet(**step_inputs(), gaussian=gaussian, entity=entity, return_dict=False)
-    # Spec §2.3 for widths (32, 64, 64, 64) and an 8x8 latent.
-    expected = [(32, 8)] * 3 + [(32, 4)] + [(64, 4)] * 2 + [(64, 2)] * 3 + [(64, 1)] * 3
+    # Spec §2.3 for widths (32, 64, 96, 96) and an 8x8 latent.
+    expected = [(32, 8)] * 3 + [(32, 4)] + [(64, 4)] * 2 + [(64, 2)] + [(96, 2)] * 2 + [(96, 1)] * 3
     assert [(r.shape[1], r.shape[-1]) for r in down] == expected
     assert all(r.shape[0] == NUM_FRAMES for r in down)
-    assert mid.shape == (NUM_FRAMES, 64, 1, 1)
+    assert mid.shape == (NUM_FRAMES, 96, 1, 1)
     assert len(down) == len(RESIDUAL_MULTIPLICITIES)
 
 
