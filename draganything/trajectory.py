@@ -493,7 +493,10 @@ def load_official_demo(path: str | Path) -> tuple[Trajectories, Path]:
 def _decode(value, input_name: str):
     """Python objects from a JSON string (single-quoted pseudo-JSON accepted), or `value` as it is."""
     if isinstance(value, bytes):
-        value = value.decode("utf-8")
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DragAnythingError(input_name, "its bytes are not UTF-8 text", "Pass JSON text") from None
     if not isinstance(value, str):
         return value
     text = value.strip()

@@ -406,6 +406,7 @@ def pack(**entity):
 MALFORMED = [
     ("bad JSON", "[[1, 2], [3, 4]", "not valid JSON", "brackets"),
     ("empty string", "  ", "empty string", "formats"),
+    ("binary bytes", b"\xff\xfe[", "not UTF-8", "JSON"),
     ("wrong nesting", [[[[1, 2]]]], "shape [1, 1, 2]", "[x, y]"),
     ("ragged pairs", [[1, 2], [3]], "rectangular", "[x, y]"),
     ("three coordinates", [[1, 2, 3]], "shape [1, 3]", "[x, y]"),
