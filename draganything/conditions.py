@@ -41,7 +41,8 @@ class DragConditions:
     gaussian: float32 [F, 3, H, W], 0..255. entity_index: int16 [F, H, W], -1 background, else the entity's
     position. embeddings: [N, D] painted values (None when built without features). points: [N, F, 2] model
     pixels as used by the maps; visible: [N, F]; sides: [N] disc/box radii in model pixels; radii: [N] the
-    inscribed radii of the masks at model resolution (before the cap).
+    inscribed radii of the masks at model resolution (before the cap); masks: bool [N, H, W], the binarised
+    masks framed to the model; anchors: bool [N], the entities that hold still.
     """
 
     gaussian: torch.Tensor
@@ -52,6 +53,8 @@ class DragConditions:
     visible: np.ndarray
     sides: np.ndarray
     radii: np.ndarray
+    masks: np.ndarray
+    anchors: np.ndarray
 
     @property
     def num_frames(self) -> int:
@@ -76,8 +79,9 @@ class DragConditions:
 def build_conditions(
     trajectories: Trajectories,
     masks,
-    features: torch.Tensor | None,
+    features: torch.Tensor | None = None,
     *,
+    entity_vectors: torch.Tensor | None = None,
     height: int = 320,
     width: int = 576,
     num_frames: int = 20,
@@ -99,8 +103,10 @@ def build_conditions(
         [N, h, w] array such as a host MASK batch); any dtype :func:`draganything.entity.binarize_mask` takes.
         A mask of the image's aspect ratio but another size is resized to it with a warning; one of another
         aspect ratio is refused (the mapping would be a guess).
-    features: the DIFT map of the first frame at model resolution, [1, C, h, w] or [C, h, w]; None builds
-        everything except the entity embeddings (previews).
+    features: the DIFT map of the first frame at model resolution, [1, C, h, w] or [C, h, w], pooled inside
+        each mask here.
+    entity_vectors: instead of ``features``, one already pooled vector per entity, [N, C] (e.g. stand-ins for
+        previews). With neither, everything but the embeddings is built.
     height, width, num_frames: the model's frame size and count.
     framing: "stretch" (official demo) or "center_crop" (the host's SVD node); see :class:`Framing`.
     resample: how tracks become ``num_frames`` points ("index", "pchip", "arc_length", "time").
@@ -124,6 +130,12 @@ def build_conditions(
     entities = list(trajectories)
     if not entities:
         raise DragAnythingError("trajectories", "there are no entities", "Add at least one entity with a track.")
+    if features is not None and entity_vectors is not None:
+        raise DragAnythingError("entity_vectors", "both a feature map and pooled entity vectors were given",
+                                "Pass one of them: features (pooled here) or entity_vectors (already pooled).")
+    if entity_vectors is not None and (entity_vectors.ndim != 2 or entity_vectors.shape[0] != len(entities)):
+        raise DragAnythingError("entity_vectors", f"expected [{len(entities)}, C], got {tuple(entity_vectors.shape)}",
+                                "Give one vector per entity, in the entities' order.")
     names = [entity.id for entity in entities]
     masks = _mask_list(masks, len(entities))
     src_w, src_h = _source_size(trajectories, masks, source_size)
@@ -153,6 +165,8 @@ def build_conditions(
         to_grid = Framing(src_w, src_h, grid[1], grid[0], framing)
         pooled = pool_features(features, [to_grid.mask(mask).astype(np.uint8) for mask in binary], names)
         embeddings = entity_embeddings(pooled, entity_mode)
+    elif entity_vectors is not None:
+        embeddings = entity_embeddings(entity_vectors, entity_mode)
 
     return DragConditions(
         gaussian=controlnet_gaussian_input(maps),
@@ -163,6 +177,8 @@ def build_conditions(
         visible=visible,
         sides=sides,
         radii=radii,
+        masks=np.stack(model_masks).astype(bool),
+        anchors=np.array([entity.anchor for entity in entities], dtype=bool),
     )
 
 
