@@ -89,8 +89,8 @@ def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
     maps.add_argument("--resample", choices=RESAMPLE_CHOICES, default="auto",
                       help="how tracks become one point per frame: index (point k drives frame k, official demo), "
                            "pchip (official gradio), arc_length (constant speed), time (per-point frame stamps); "
-                           "auto: time when every moving track has frame stamps, else index when every moving track "
-                           "has a point per frame, else arc_length")
+                           "auto: time for time-stamped tracks that fit the video, index for one point per frame, "
+                           "else arc_length")
     maps.add_argument("--offframe", choices=("invisible", "clip"), default="invisible",
                       help="points outside the frame draw nothing (invisible) or are moved to its edge (clip)")
     maps.add_argument("--gaussian-mode", choices=("template", "analytic"), default="template",
@@ -214,19 +214,21 @@ def _named_mask(entity, folders: list[Path]) -> Path:
     )
 
 
-def _mask_paths(masks: list[Path] | None, trajectories, folders: list[Path]) -> list[Path]:
+def _mask_paths(masks: list[Path] | None, trajectories, folders: list[Path], image_path: Path) -> list[Path]:
     entities = list(trajectories)
     ids = ", ".join(entity.id for entity in entities)
     named = all(entity.mask_name for entity in entities)
     if masks and len(masks) == 1 and masks[0].is_dir():
         if named:
             return [_named_mask(entity, [masks[0]]) for entity in entities]
-        files = sorted(p for p in masks[0].iterdir() if p.suffix.lower() in MASK_SUFFIXES)
+        files = sorted(path for path in masks[0].iterdir()
+                       if path.suffix.lower() in MASK_SUFFIXES and path.resolve() != image_path.resolve())
         if len(files) != len(entities):
             raise DragAnythingError(
                 "--masks", f"the folder {str(masks[0])!r} holds {len(files)} mask image(s) for {len(entities)} "
                 f"entities ({ids}), and the trajectories do not name their masks",
-                "Put exactly one mask per entity in the folder (taken in file-name order), or list the files",
+                "Put exactly one mask per entity in the folder (taken in file-name order; the first frame itself "
+                "is skipped), or list the files",
             )
         return files
     if masks:
@@ -249,10 +251,12 @@ def _mask_paths(masks: list[Path] | None, trajectories, folders: list[Path]) -> 
 
 
 def _auto_resample(trajectories, num_frames: int) -> str:
+    """time for time-stamped tracks that fit the video; index for one point per frame (official files); else
+    arc_length (constant speed through the points)."""
     moving = [entity for entity in trajectories if not entity.anchor and len(entity.points) > 1]
     if moving and all(entity.frames is not None for entity in moving):
-        return "time"
-    if all(len(entity.points) >= num_frames for entity in moving):
+        return "time" if all(entity.frames[-1] < num_frames for entity in moving) else "arc_length"
+    if trajectories.num_frames in (None, num_frames) and all(len(entity.points) >= num_frames for entity in moving):
         return "index"
     return "arc_length"
 
@@ -294,7 +298,7 @@ def load_inputs(args: argparse.Namespace) -> Inputs:
         folders = list(dict.fromkeys([args.trajectories.parent, args.image.parent]))
 
     _check_aspect(trajectories, image)
-    masks = [read_mask(path) for path in _mask_paths(args.masks, trajectories, folders)]
+    masks = [read_mask(path) for path in _mask_paths(args.masks, trajectories, folders, image_path)]
     num_frames = args.frames or trajectories.num_frames or default_frames
     resample = _auto_resample(trajectories, num_frames) if args.resample == "auto" else args.resample
     return Inputs(image, image_path, trajectories, masks, num_frames, resample)
@@ -444,6 +448,7 @@ def _describe(prepared: Prepared, args: argparse.Namespace) -> list[str]:
 def run_conditions(args: argparse.Namespace) -> int:
     from . import viz
 
+    args.out.mkdir(parents=True, exist_ok=True)  # fail on an unusable --out before the work
     prepared = prepare(args)
     conditions = prepared.conditions
     anchors = [entity.anchor for entity in prepared.inputs.trajectories]
@@ -453,7 +458,6 @@ def run_conditions(args: argparse.Namespace) -> int:
     entity = viz.entity_index_preview(conditions.entity_index, conditions.embeddings)
     panels = viz.side_by_side(overlay, gaussian, entity, gap=4)
 
-    args.out.mkdir(parents=True, exist_ok=True)
     written = [viz.write_gif(args.out / "conditions.gif", panels), viz.write_gif(args.out / "overlay.gif", overlay)]
     if args.mp4:
         written += [viz.write_mp4(args.out / "conditions.mp4", panels), viz.write_mp4(args.out / "overlay.mp4", overlay)]

@@ -474,7 +474,8 @@ def write_video(path, frames, fps: float = DEFAULT_FPS) -> Path:
 
 
 def read_video(path) -> np.ndarray:
-    """Read a GIF, MP4 or still image back as [F, H, W, 3] uint8 RGB."""
+    """Read a GIF, MP4 or still image back as [F, H, W, 3] uint8 RGB: the frames as stored (a GIF stores a run of
+    identical frames once, with their summed delay; see `write_gif`)."""
     path = Path(path)
     if not path.is_file():
         raise DragAnythingError("video", f"no file at {str(path)!r}", "Check the path")
