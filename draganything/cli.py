@@ -367,15 +367,13 @@ def _load_dift(folder: Path, device, dtype):
                                      tokenizer)
 
 
-def stand_in_embeddings(count: int, entity_mode: str):
-    """One distinct vector per entity for previews without a DIFT model: seeded random unit vectors [N, 320],
-    turned into painted values by the same rule as real features (so [N, 160])."""
+def stand_in_vectors(count: int):
+    """One distinct vector per entity for previews without a DIFT model: seeded random unit vectors [N, 320], in
+    place of the pooled features (the entity mode turns them into painted values as it does real ones)."""
     import torch
 
-    from .entity import entity_embeddings
-
     vectors = torch.randn(count, STAND_IN_CHANNELS, generator=torch.Generator().manual_seed(STAND_IN_SEED))
-    return entity_embeddings(vectors / vectors.norm(dim=1, keepdim=True), entity_mode)
+    return vectors / vectors.norm(dim=1, keepdim=True)
 
 
 # ------------------------------------------------------------------------------------------------ commands
@@ -386,26 +384,22 @@ class Prepared:
     inputs: Inputs
     conditions: "DragConditions"  # noqa: F821
     first_frame: "np.ndarray"  # noqa: F821  uint8 [H, W, 3] at model size
-    framed_masks: "np.ndarray"  # noqa: F821  bool [N, H, W] at model size
-    stand_in: bool
+    stand_in: bool  # the entity vectors are stand-ins, not DIFT features
 
 
 def prepare(args: argparse.Namespace) -> Prepared:
-    """Load the inputs and build the conditions (with DIFT features when --dift is given)."""
-    import numpy as np
+    """Load the inputs and build the conditions (with DIFT features when --dift is given, else stand-ins)."""
     import torch
 
     from .conditions import build_conditions
-    from .entity import binarize_mask
     from .framing import Framing
 
     inputs = load_inputs(args)
     width, height = args.size
     image_h, image_w = inputs.image.shape[:2]
-    to_model = Framing(image_w, image_h, width, height, args.framing)
-    first_frame = to_model.image(inputs.image)
+    first_frame = Framing(image_w, image_h, width, height, args.framing).image(inputs.image)
 
-    features = None
+    features = entity_vectors = None
     if args.dift is not None:
         from .features import image_to_vae_input
 
@@ -413,23 +407,17 @@ def prepare(args: argparse.Namespace) -> Prepared:
         extractor = _load_dift(args.dift, device, dtype)
         generator = torch.Generator(device=device).manual_seed(args.seed)
         features = extractor(image_to_vae_input(first_frame), generator).float().cpu()
+    else:
+        entity_vectors = stand_in_vectors(len(inputs.trajectories))
 
     trajectories = inputs.trajectories
-    source_size = (trajectories.width or image_w, trajectories.height or image_h)
     conditions = build_conditions(
-        trajectories, inputs.masks, features, height=height, width=width, num_frames=inputs.num_frames,
-        framing=args.framing, resample=inputs.resample, offframe=args.offframe, entity_mode=args.entity_mode,
-        gaussian_mode=args.gaussian_mode, binarize=args.binarize, threshold=args.threshold, source_size=source_size,
+        trajectories, inputs.masks, features, entity_vectors=entity_vectors, height=height, width=width,
+        num_frames=inputs.num_frames, framing=args.framing, resample=inputs.resample, offframe=args.offframe,
+        entity_mode=args.entity_mode, gaussian_mode=args.gaussian_mode, binarize=args.binarize,
+        threshold=args.threshold, source_size=(trajectories.width or image_w, trajectories.height or image_h),
     )
-    stand_in = conditions.embeddings is None
-    if stand_in:
-        conditions.embeddings = stand_in_embeddings(len(trajectories), args.entity_mode)
-
-    framed_masks = []
-    for mask in inputs.masks:
-        binary = binarize_mask(mask, mode=args.binarize, threshold=args.threshold)
-        framed_masks.append(Framing(binary.shape[1], binary.shape[0], width, height, args.framing).mask(binary))
-    return Prepared(inputs, conditions, first_frame, np.stack(framed_masks), stand_in)
+    return Prepared(inputs, conditions, first_frame, stand_in=features is None)
 
 
 def _describe(prepared: Prepared, args: argparse.Namespace) -> list[str]:
@@ -451,9 +439,8 @@ def run_conditions(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)  # fail on an unusable --out before the work
     prepared = prepare(args)
     conditions = prepared.conditions
-    anchors = [entity.anchor for entity in prepared.inputs.trajectories]
-    overlay = viz.draw_tracks(prepared.first_frame, conditions.points, masks=prepared.framed_masks, anchors=anchors,
-                              visible=conditions.visible)
+    overlay = viz.draw_tracks(prepared.first_frame, conditions.points, masks=conditions.masks,
+                              anchors=conditions.anchors, visible=conditions.visible)
     gaussian = viz.gaussian_heatmap(conditions.gaussian)
     entity = viz.entity_index_preview(conditions.entity_index, conditions.embeddings)
     panels = viz.side_by_side(overlay, gaussian, entity, gap=4)
