@@ -55,6 +55,15 @@ def adopt_host_ops(module: torch.nn.Module, manual_cast: bool) -> torch.nn.Modul
     return module
 
 
+class HostedControlNet(torch.nn.Module):
+    """A plain module around the library network: the host's ModelPatcher writes bookkeeping attributes (device,
+    loaded-memory counters) on the module it holds, and diffusers' ModelMixin makes `device` read-only."""
+
+    def __init__(self, network: torch.nn.Module):
+        super().__init__()
+        self.network = network
+
+
 @dataclass
 class LoadedControlNet:
     """What the loader node outputs: the network in a ModelPatcher, and the dtype it computes in."""
@@ -65,7 +74,7 @@ class LoadedControlNet:
 
     @property
     def network(self) -> torch.nn.Module:
-        return self.patcher.model
+        return self.patcher.model.network
 
 
 def wrap_controlnet(network: torch.nn.Module, weight_dtype: torch.dtype, name: str) -> LoadedControlNet:
@@ -79,7 +88,7 @@ def wrap_controlnet(network: torch.nn.Module, weight_dtype: torch.dtype, name: s
     load_device = comfy.model_management.get_torch_device()
     manual_cast_dtype = comfy.model_management.unet_manual_cast(weight_dtype, load_device)
     adopt_host_ops(network, manual_cast=manual_cast_dtype is not None)
-    patcher = comfy.model_patcher.ModelPatcher(network, load_device=load_device,
+    patcher = comfy.model_patcher.ModelPatcher(HostedControlNet(network), load_device=load_device,
                                                offload_device=comfy.model_management.unet_offload_device())
     return LoadedControlNet(patcher, manual_cast_dtype or weight_dtype, name)
 

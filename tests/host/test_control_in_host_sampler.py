@@ -1,0 +1,158 @@
+"""The DragAnything ControlBase inside the host's real sampler (in-process, tiny random SVD, CPU, fp32)."""
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+pytestmark = pytest.mark.host
+
+FRAMES, SIZE, STEPS, CFG, MIN_CFG = 2, 64, 2, 2.5, 1.0
+
+
+def conditions(host, num_frames=None, resampling="pchip"):
+    trajectory = host.module("draganything.trajectory")
+    values = host.module("nodes.values")
+    entities = [
+        trajectory.Entity(id="ball", points=[[20, 20], [40, 36]]),
+        trajectory.Entity(id="ground", points=[[32, 56]], anchor=True),
+    ]
+    trajectories = trajectory.Trajectories(entities, width=SIZE, height=SIZE, num_frames=num_frames)
+    masks = np.zeros((2, SIZE, SIZE), dtype=bool)
+    masks[0, 12:30, 12:30] = True
+    masks[1, 48:, :] = True
+    pooled = torch.randn(2, 320, generator=torch.Generator().manual_seed(3))
+    return values.ResolutionFreeConditions(trajectories, masks, pooled, resampling=resampling)
+
+
+def svd_conditioning():
+    generator = torch.Generator().manual_seed(4)
+    context = torch.randn(1, 1, 32, generator=generator)
+    image_latent = torch.randn(1, 4, SIZE // 8, SIZE // 8, generator=generator)
+    options = {"motion_bucket_id": 128, "fps": 7, "augmentation_level": 0.02}
+    positive = [[context, {**options, "concat_latent_image": image_latent}]]
+    negative = [[torch.zeros_like(context), {**options, "concat_latent_image": torch.zeros_like(image_latent)}]]
+    return positive, negative
+
+
+def sample(host, patcher, positive, negative, sampler="euler", scheduler="karras"):
+    import comfy.sample
+    from comfy_extras.nodes_video_model import VideoLinearCFGGuidance
+
+    guided = VideoLinearCFGGuidance().patch(patcher, MIN_CFG)[0]
+    latent = torch.zeros(FRAMES, 4, SIZE // 8, SIZE // 8)
+    noise = comfy.sample.prepare_noise(latent, 7)
+    return comfy.sample.sample(guided, noise, STEPS, CFG, sampler, scheduler, positive, negative, latent,
+                               disable_pbar=True, seed=7)
+
+
+@pytest.fixture(scope="module")
+def models(host):
+    patcher = host.tiny_svd_patcher()
+    _, controlnet = host.tiny_controlnet()
+    return patcher, controlnet
+
+
+def apply(host, controlnet, positive, negative, cond, strength=1.0, start=0.0, end=1.0):
+    attach = host.module("nodes.apply_node").attach_control
+    return attach(positive, negative, controlnet, cond, strength, start, end)
+
+
+def test_strength_zero_and_end_percent_zero_are_bitwise_the_graph_without_apply(host, models):
+    patcher, controlnet = models
+    positive, negative = svd_conditioning()
+    reference = sample(host, patcher, positive, negative)
+    for strength, end in ((0.0, 1.0), (1.0, 0.0)):
+        controlled = sample(host, patcher, *apply(host, controlnet, positive, negative, conditions(host),
+                                                  strength=strength, end=end))
+        assert torch.equal(controlled, reference), (strength, end)
+
+
+def test_control_changes_the_video_and_every_residual_lands(host, models, caplog):
+    patcher, controlnet = models
+    positive, negative = svd_conditioning()
+    reference = sample(host, patcher, positive, negative)
+    with caplog.at_level(logging.WARNING):
+        controlled = sample(host, patcher, *apply(host, controlnet, positive, negative, conditions(host)))
+    # The host only logs (never raises) when a residual does not fit its skip connection.
+    assert "control could not be applied" not in caplog.text
+    assert (controlled - reference).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("sampler,scheduler", [("dpmpp_2m", "normal"), ("euler_ancestral", "exponential")])
+def test_other_samplers_and_schedulers_drive_the_control(host, models, sampler, scheduler):
+    patcher, controlnet = models
+    positive, negative = svd_conditioning()
+    controlled = sample(host, patcher, *apply(host, controlnet, positive, negative, conditions(host)),
+                        sampler=sampler, scheduler=scheduler)
+    assert torch.isfinite(controlled).all()
+
+
+def test_chained_controls_add_up(host, models):
+    patcher, controlnet = models
+    positive, negative = svd_conditioning()
+    once = apply(host, controlnet, positive, negative, conditions(host))
+    twice = apply(host, controlnet, *once, conditions(host))
+    control = twice[0][0][1]["control"]
+    assert control.previous_controlnet is once[0][0][1]["control"]
+    assert twice[1][0][1]["control"] is control  # one object on both halves: one batched ControlNet call
+    assert not torch.equal(sample(host, patcher, *once), sample(host, patcher, *twice))
+
+
+def test_condition_embedding_is_built_once_per_run(host, models, monkeypatch):
+    patcher, controlnet = models
+    positive, negative = svd_conditioning()
+    calls = []
+    original = controlnet.network.embed_conditions
+    monkeypatch.setattr(controlnet.network, "embed_conditions",
+                        lambda *args, **kwargs: calls.append(1) or original(*args, **kwargs))
+    sample(host, patcher, *apply(host, controlnet, positive, negative, conditions(host)))
+    assert len(calls) == 1
+
+
+def test_non_svd_model_is_refused_with_a_clear_error(host, models):
+    import comfy.model_patcher
+    import comfy.supported_models
+
+    _, controlnet = models
+    sd15_config = comfy.supported_models.SD15({
+        "use_checkpoint": False, "image_size": 32, "use_spatial_transformer": True, "legacy": False,
+        "in_channels": 4, "out_channels": 4, "model_channels": 32, "num_res_blocks": [1, 1], "channel_mult": [1, 2],
+        "transformer_depth": [1, 1], "transformer_depth_output": [1, 1, 1, 1], "transformer_depth_middle": 1,
+        "context_dim": 768, "use_linear_in_transformer": False, "num_heads": 2, "num_head_channels": -1,
+        "use_temporal_resblock": False, "use_temporal_attention": False})
+    sd15_config.set_inference_dtype(torch.float32, None)
+    sd15 = comfy.model_patcher.ModelPatcher(sd15_config.get_model({}), torch.device("cpu"), torch.device("cpu"))
+    positive = [[torch.zeros(1, 77, 768), {}]]
+    negative = [[torch.zeros(1, 77, 768), {}]]
+    positive, negative = apply(host, controlnet, positive, negative, conditions(host))
+    error = host.module("draganything.errors").DragAnythingError
+    with pytest.raises(error, match="Stable Video Diffusion img2vid only"):
+        import comfy.sample
+
+        latent = torch.zeros(1, 4, 8, 8)
+        comfy.sample.sample(sd15, latent, 1, 1.0, "euler", "normal", positive, negative, latent, disable_pbar=True)
+
+
+def test_context_windows_are_refused(host, models):
+    from comfy_extras.nodes_context_windows import ContextWindowsManualNode
+
+    patcher, controlnet = models
+    windowed = ContextWindowsManualNode.execute(patcher, context_length=1, context_overlap=0,
+                                                context_schedule="standard_static", context_stride=1,
+                                                closed_loop=False, fuse_method="pyramid", dim=0,
+                                                freenoise=False).result[0]
+    positive, negative = svd_conditioning()
+    error = host.module("draganything.errors").DragAnythingError
+    with pytest.raises(error, match="context windows"):
+        sample(host, windowed, *apply(host, controlnet, positive, negative, conditions(host)))
+
+
+def test_frame_count_the_conditions_cannot_serve_is_refused(host, models):
+    patcher, controlnet = models
+    positive, negative = svd_conditioning()
+    drawn_for_14 = conditions(host, num_frames=14, resampling="index")
+    error = host.module("draganything.errors").DragAnythingError
+    with pytest.raises(error, match="14 frames"):
+        sample(host, patcher, *apply(host, controlnet, positive, negative, drawn_for_14))
