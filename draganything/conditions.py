@@ -149,7 +149,8 @@ def build_conditions(
             raise DragAnythingError(
                 f"mask of entity {name!r}",
                 f"nothing of it is left in the {width}x{height} model frame after {framing} framing",
-                "Select the entity inside the part of the image the video shows, or use 'stretch' framing.")
+                "Select the entity inside the part of the image the video shows"
+                + (", or use 'stretch' framing." if framing != "stretch" else "; a larger mask survives the resize."))
     radii = np.array([inscribed_circle(mask).radius for mask in model_masks])
     sides = _sides(entities, radii, radius_overrides, to_model, height, width, side_cap)
 
