@@ -23,6 +23,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 RUNNER = Path(__file__).with_name("official_runner.py")
+OFFICIAL_DEMO_FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "official_demo"
 OFFICIAL_DIR_VARIABLE = "DRAGANYTHING_OFFICIAL_DIR"
 OFFICIAL_PYTHON_VARIABLE = "DRAGANYTHING_OFFICIAL_PYTHON"
 # The official code on a tiny config finishes in well under a minute on two CPU cores; this only bounds a hang.
@@ -95,6 +96,14 @@ def official() -> OfficialCode:
     if not python.is_file() or not os.access(python, os.X_OK):
         pytest.skip(f"{OFFICIAL_PYTHON_VARIABLE}={python} is not an executable interpreter")
     return OfficialCode(directory, python)
+
+
+@pytest.fixture(scope="session")
+def official_demo_fixtures() -> Path:
+    """../shared/fixtures/official_demo, for session-scoped official runs (tests/conftest.py's is per test)."""
+    if not OFFICIAL_DEMO_FIXTURES.is_dir():
+        pytest.skip(f"official demo fixtures not found at {OFFICIAL_DEMO_FIXTURES} (they sit in ../shared/fixtures)")
+    return OFFICIAL_DEMO_FIXTURES
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> str:

@@ -16,7 +16,6 @@ are not tensors.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
@@ -33,17 +32,6 @@ def adapt_devices() -> None:
         return
     torch.Tensor.cuda = lambda self, *args, **kwargs: self
     torch.nn.Module.cuda = lambda self, *args, **kwargs: self
-
-
-@contextlib.contextmanager
-def official_cwd(official_dir: Path):
-    """The official scripts resolve `diffusers`, `models`, `pipeline` and `utils` from their repository root."""
-    previous = os.getcwd()
-    os.chdir(official_dir)
-    try:
-        yield
-    finally:
-        os.chdir(previous)
 
 
 def write_outputs(path: str, tensors: dict[str, torch.Tensor], extra: dict | None = None) -> None:
@@ -330,17 +318,18 @@ def main() -> None:
 
     official_dir = args.official_dir.resolve()
     request = json.loads(args.request.read_text())
+    # The official scripts resolve `diffusers`, `models`, `pipeline` and `utils` from their repository root.
     sys.path.insert(0, str(official_dir))
+    os.chdir(official_dir)
     torch.manual_seed(0)
     adapt_devices()
-    with official_cwd(official_dir):
-        import diffusers
+    import diffusers
 
-        if not Path(diffusers.__file__).resolve().is_relative_to(official_dir):
-            raise SystemExit(f"diffusers resolved to {diffusers.__file__}, not the copy vendored in {official_dir}")
-        for job in request["jobs"]:
-            TASKS[job["task"]](job)
-            print(f"official_runner: {job['task']} -> {job['output']}", flush=True)
+    if not Path(diffusers.__file__).resolve().is_relative_to(official_dir):
+        raise SystemExit(f"diffusers resolved to {diffusers.__file__}, not the copy vendored in {official_dir}")
+    for job in request["jobs"]:
+        TASKS[job["task"]](job)
+        print(f"official_runner: {job['task']} -> {job['output']}", flush=True)
 
 
 if __name__ == "__main__":
