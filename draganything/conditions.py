@@ -60,20 +60,22 @@ class DragConditions:
     def num_frames(self) -> int:
         return self.gaussian.shape[0]
 
-    def entity_map(self, device=None, dtype=None) -> torch.Tensor:
+    def entity_map(self, device=None, dtype=None, frames: slice | None = None) -> torch.Tensor:
         """The dense entity map [F, D, H, W] on ``device`` (default: the embeddings' device).
 
         In "official_demo" mode every channel holds the same scalar, so the map is gathered once and expanded
         over channels (a view; no D-fold copy). In "trained" mode it is a full gather (2.4 GB in fp32 at
-        320x576x20): build it where it is consumed.
+        320x576x20): build it where it is consumed, and pass ``frames`` (a slice) to build one chunk of frames at
+        a time.
         """
         if self.embeddings is None:
             raise DragAnythingError("features", "these conditions were built without entity features",
                                     "Pass the DIFT feature map of the first frame to build_conditions().")
+        index = self.entity_index if frames is None else self.entity_index[frames]
         if self.entity_mode == "official_demo":
-            scalar = entity_maps(self.entity_index, self.embeddings[:, :1], device=device, dtype=dtype)
+            scalar = entity_maps(index, self.embeddings[:, :1], device=device, dtype=dtype)
             return scalar.expand(-1, self.embeddings.shape[1], -1, -1)
-        return entity_maps(self.entity_index, self.embeddings, device=device, dtype=dtype)
+        return entity_maps(index, self.embeddings, device=device, dtype=dtype)
 
 
 def build_conditions(

@@ -57,6 +57,7 @@ def test_entity_map_carries_the_pooled_vectors(official_demo_dir):
     torch.testing.assert_close(dense[0, :, 225, 343], expected)
     torch.testing.assert_close(dense[19, :, 252, 140], expected)
     assert torch.equal(dense[0, :, 5, 5], torch.zeros(160))
+    assert torch.equal(conditions.entity_map(frames=slice(18, 20)), dense[18:20])
 
 
 def test_official_demo_mode_paints_channel_0_everywhere(official_demo_dir):
