@@ -113,7 +113,7 @@ def main():
     rows.append((f"official-style per-pixel loop, entity map ({frames} frame(s) run, scaled to 20)",
                  seconds * FRAMES / frames))
 
-    load = ", load average %.1f" % os.getloadavg()[0] if hasattr(os, "getloadavg") else ""
+    load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__} "
           f"with {torch.get_num_threads()} threads, numpy {np.__version__}, OpenCV {cv2.__version__}{load}")
     print(f"# 2 entities x {FRAMES} frames at {HEIGHT}x{WIDTH}; median of {args.repeat} runs (dense gathers: "

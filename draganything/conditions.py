@@ -17,14 +17,22 @@ the full vectors the weights were trained with; ``entity_mode="official_demo"`` 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
 
-from .entity import (EMBEDDING_MODES, binarize_mask, entity_embeddings, entity_index_maps, entity_maps, entity_sides,
-                     inscribed_circle, pool_features)
+from .entity import (
+    EMBEDDING_MODES,
+    binarize_mask,
+    entity_embeddings,
+    entity_index_maps,
+    entity_maps,
+    entity_sides,
+    inscribed_circle,
+    pool_features,
+)
 from .errors import DragAnythingError
 from .framing import Framing
 from .gaussian import GAUSSIAN_MODES, controlnet_gaussian_input, gaussian_maps

@@ -25,7 +25,8 @@ Its pixel set is exactly ``dx^2 + dy^2 <= r^2`` for an integer centre and radius
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import cv2
 import numpy as np

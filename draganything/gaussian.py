@@ -57,8 +57,8 @@ def gaussian_template() -> np.ndarray:
     j = np.arange(size, dtype=np.float64)[None, :]
     # Evaluated in float64 and stored as float32, with the constant factor kept: the uint8 truncation at the end
     # is sensitive to the last bit, and this is the precision path the weights' training data went through.
-    density = (1 / 2 / np.pi / sigma**2 * np.exp(-1 / 2 * ((i - centre) ** 2 / sigma**2 + (j - centre) ** 2 / sigma**2)))
-    density = density.astype(np.float32)
+    exponent = -1 / 2 * ((i - centre) ** 2 / sigma**2 + (j - centre) ** 2 / sigma**2)
+    density = (1 / 2 / np.pi / sigma**2 * np.exp(exponent)).astype(np.float32)
     disc = np.zeros((size, size), np.float32)
     cv2.circle(disc, (size // 2, size // 2), size // 2, 1, -1)
     density = density * disc

@@ -5,8 +5,19 @@ import numpy as np
 import pytest
 import torch
 
-from draganything.entity import (binarize_mask, disc_offsets, entity_embeddings, entity_index_maps, entity_maps,
-                                 entity_sides, inscribed_circle, pool_features, read_mask, resize_mask, side_cap)
+from draganything.entity import (
+    binarize_mask,
+    disc_offsets,
+    entity_embeddings,
+    entity_index_maps,
+    entity_maps,
+    entity_sides,
+    inscribed_circle,
+    pool_features,
+    read_mask,
+    resize_mask,
+    side_cap,
+)
 from draganything.errors import DragAnythingError
 
 H, W = 320, 576

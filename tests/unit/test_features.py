@@ -9,8 +9,13 @@ from diffusers import AutoencoderKL, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from draganything.errors import DragAnythingError
-from draganything.features import (DIFT_TIMESTEP, DiffusersFeatureExtractor, dift_features, image_to_vae_input,
-                                   sd1_noise_scheduler)
+from draganything.features import (
+    DIFT_TIMESTEP,
+    DiffusersFeatureExtractor,
+    dift_features,
+    image_to_vae_input,
+    sd1_noise_scheduler,
+)
 
 HEIGHT, WIDTH = 64, 128  # latent 8x16: not square, so a transposed axis would show
 

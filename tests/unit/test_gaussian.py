@@ -10,8 +10,13 @@ import torch
 
 from draganything.entity import binarize_mask, entity_sides, inscribed_circle, read_mask, resize_mask
 from draganything.errors import DragAnythingError
-from draganything.gaussian import (analytic_gaussian_maps, controlnet_gaussian_input, gaussian_maps,
-                                   gaussian_template, template_gaussian_maps)
+from draganything.gaussian import (
+    analytic_gaussian_maps,
+    controlnet_gaussian_input,
+    gaussian_maps,
+    gaussian_template,
+    template_gaussian_maps,
+)
 
 H, W = 320, 576
 
