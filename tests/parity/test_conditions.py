@@ -2,12 +2,13 @@
 
 The official side runs `get_condition` on the fixture folder at 320x576 with the DIFT featurizer replaced by one
 that returns an injected feature map; ours builds the same maps from the same folder and the same features.
-Both are exact computations on integers and copies of pooled values, so the comparisons are exact:
-- Gaussian maps: uint8, equal byte for byte;
+Ours is `draganything.conditions.build_conditions` with the official demo's settings. Both are exact
+computations on integers and copies of pooled values, so the comparisons are exact:
+- Gaussian maps: equal byte for byte (and the official ones keep the spec's golden md5s);
 - entity maps, "official_demo" mode: equal to the official (scalar) maps in all 160 channels;
 - entity maps, "trained" mode: where the official map shows entity k, the pair-averaged official pooled vector of
   entity k (the official demo paints only its first element; this is what training painted), zero elsewhere;
-- pooled vectors and inscribed radii: equal to the official ones.
+- inscribed radii, sides and painted values: equal to the official ones.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
 import torch
 
@@ -46,46 +46,16 @@ def official_conditions(official, official_demo_fixtures, tmp_path_factory):
     return {name: (result, _dift_features(index)) for index, (name, result) in enumerate(zip(FIXTURES, results))}
 
 
-class OurConditions:
-    """This library's maps for one official demo folder, built the way the official demo builds them."""
+def our_conditions(folder: Path, features: torch.Tensor, entity_mode: str):
+    """`draganything.conditions.build_conditions` on an official demo folder with the official demo's settings."""
+    from draganything.conditions import build_conditions
+    from draganything.trajectory import load_official_demo
 
-    def __init__(self, folder: Path, features: torch.Tensor):
-        from draganything.entity import binarize_mask, entity_sides, inscribed_circle, pool_features, resize_mask
-        from draganything.framing import Framing
-        from draganything.trajectory import load_official_demo
-
-        trajectories, _ = load_official_demo(folder)
-        framing = Framing(trajectories.width, trajectories.height, WIDTH, HEIGHT, mode="stretch")
-        source_points, _ = trajectories.resampled(NUM_FRAMES, mode="index")
-        self.points = framing.points(source_points, official_rounding=True)
-        masks = [binarize_mask(cv2.imread(str(folder / entity.mask_name)), "official") for entity in trajectories]
-        model_masks = [resize_mask(mask, WIDTH, HEIGHT) for mask in masks]
-        self.radii = [inscribed_circle(mask).radius for mask in model_masks]
-        self.sides = entity_sides(self.radii, HEIGHT, WIDTH)
-        self.pooled = pool_features(features, masks)
-
-    def gaussian(self) -> np.ndarray:
-        from draganything.gaussian import gaussian_maps
-
-        return gaussian_maps(self.points, self.sides, HEIGHT, WIDTH, mode="template")
-
-    def entity_index(self) -> np.ndarray:
-        from draganything.entity import entity_index_maps
-
-        return entity_index_maps(self.points, self.sides, HEIGHT, WIDTH)
-
-    def embeddings(self, mode: str) -> torch.Tensor:
-        from draganything.entity import entity_embeddings
-
-        return entity_embeddings(self.pooled, mode)
-
-
-def _dense_frames(index_maps: np.ndarray, embeddings: torch.Tensor):
-    """Our dense [160, H, W] entity map one frame at a time (the whole stack is 2.4 GB at 320x576x20)."""
-    from draganything.entity import entity_maps
-
-    for frame in range(index_maps.shape[0]):
-        yield frame, entity_maps(index_maps[frame : frame + 1], embeddings)[0]
+    trajectories, _ = load_official_demo(folder)
+    masks = [cv2.imread(str(folder / entity.mask_name)) for entity in trajectories]
+    return build_conditions(trajectories, masks, features, height=HEIGHT, width=WIDTH, num_frames=NUM_FRAMES,
+                            framing="stretch", resample="index", entity_mode=entity_mode, gaussian_mode="template",
+                            binarize="official")
 
 
 @pytest.mark.parametrize("name", FIXTURES)
@@ -93,21 +63,23 @@ def test_gaussian_maps_match_official(name, official_conditions, official_demo_f
     import hashlib
 
     official_result, features = official_conditions[name]
-    ours = OurConditions(official_demo_fixtures / name, features).gaussian()
-    theirs = official_result["gaussian"].numpy()
-    compare.assert_matches(f"gaussian {name} (uint8, exact)", torch.from_numpy(ours).int(),
-                           torch.from_numpy(theirs).int(), rel=0.0)
+    theirs = official_result["gaussian"]
     if name in GOLDEN_GAUSSIAN_MD5:
-        assert hashlib.md5(np.ascontiguousarray(theirs).tobytes()).hexdigest() == GOLDEN_GAUSSIAN_MD5[name]
+        assert hashlib.md5(theirs.numpy().tobytes()).hexdigest() == GOLDEN_GAUSSIAN_MD5[name]
+    ours = our_conditions(official_demo_fixtures / name, features, "official_demo").gaussian
+    # The ControlNet input: three identical channels of the uint8 map as float 0..255 (the official pipeline's
+    # preprocess(is_mask=True) of the RGB images get_condition returns).
+    compare.assert_matches(f"gaussian {name} [F,3,H,W] 0..255 (exact)", ours,
+                           theirs[:, None].expand(-1, 3, -1, -1).float(), rel=0.0)
 
 
 @pytest.mark.parametrize("name", FIXTURES)
-def test_radii_and_pooled_vectors_match_official(name, official_conditions, official_demo_fixtures, compare):
+def test_radii_match_official(name, official_conditions, official_demo_fixtures):
     official_result, features = official_conditions[name]
-    ours = OurConditions(official_demo_fixtures / name, features)
-    assert [int(radius) for radius in ours.radii] == official_result["meta"]["radii"]
-    assert official_result["meta"]["num_pooled"] == len(ours.radii), "the official code skipped an empty mask"
-    compare.assert_matches(f"pooled DIFT vectors {name}", ours.pooled, official_result["pooled"], rel=0.0)
+    conditions = our_conditions(official_demo_fixtures / name, features, "official_demo")
+    assert [int(radius) for radius in conditions.radii] == official_result["meta"]["radii"]
+    assert conditions.sides.tolist() == [min(radius, 50) for radius in official_result["meta"]["radii"]]
+    assert official_result["meta"]["num_pooled"] == len(conditions.radii), "the official code skipped a mask"
 
 
 @pytest.mark.parametrize("name", FIXTURES)
@@ -115,14 +87,13 @@ def test_entity_maps_official_demo_mode_match_official(name, official_conditions
     official_result, features = official_conditions[name]
     assert official_result["meta"]["entity_channels_equal"], "the official demo no longer paints a scalar"
     official_scalar = official_result["entity_scalar"]
-    ours = OurConditions(official_demo_fixtures / name, features)
-    index_maps, embeddings = ours.entity_index(), ours.embeddings("official_demo")
-    assert (index_maps >= 0).any()
-    worst = torch.zeros(())
-    for frame, dense in _dense_frames(index_maps, embeddings):
-        worst = torch.maximum(worst, (dense - official_scalar[frame]).abs().max())
-    compare.assert_matches(f"entity map official_demo {name} (max over 160 ch)", worst, torch.zeros(()), rel=0.0)
     assert official_scalar.abs().max() > 0
+    conditions = our_conditions(official_demo_fixtures / name, features, "official_demo")
+    compare.assert_matches(f"entity scalars official_demo {name}", conditions.embeddings[:, 0],
+                           official_result["pooled"][:, 0], rel=0.0)
+    dense = conditions.entity_map()  # [F, 160, H, W]; a channel-expanded view in this mode
+    worst = max((dense[frame] - official_scalar[frame]).abs().max() for frame in range(NUM_FRAMES))
+    compare.assert_matches(f"entity map official_demo {name} [F,160,H,W] (exact)", worst, torch.zeros(()), rel=0.0)
 
 
 @pytest.mark.parametrize("name", FIXTURES)
@@ -136,8 +107,8 @@ def test_entity_maps_trained_mode_match_official_geometry_and_vectors(
     official_result, features = official_conditions[name]
     official_scalar = official_result["entity_scalar"]
     official_pooled = official_result["pooled"]
-    ours = OurConditions(official_demo_fixtures / name, features)
-    index_maps = torch.from_numpy(ours.entity_index()).long()
+    conditions = our_conditions(official_demo_fixtures / name, features, "trained")
+    index_maps = conditions.entity_index.long()
 
     # The entity the official map shows at each pixel: the painted scalars are the pooled vectors' first elements.
     # Entities sharing a mask have identical vectors, so the first entity with the scalar stands for them all.
@@ -153,12 +124,12 @@ def test_entity_maps_trained_mode_match_official_geometry_and_vectors(
                            torch.zeros(()), rel=0.0)
 
     paired = torch.nn.functional.avg_pool1d(official_pooled[:, None], kernel_size=2, stride=2)[:, 0]
-    compare.assert_matches(f"entity vectors trained {name}", ours.embeddings("trained"), paired, rel=0.0)
+    compare.assert_matches(f"entity vectors trained {name}", conditions.embeddings, paired, rel=0.0)
 
     from draganything.entity import entity_maps
 
-    last = index_maps.shape[0] - 1
-    dense = entity_maps(index_maps[last:], ours.embeddings("trained"))[0]
+    last = NUM_FRAMES - 1
+    dense = entity_maps(conditions.entity_index[last:], conditions.embeddings)[0]
     owner = official_owner[last]
     expected = torch.where(owner[None] >= 0, paired[owner.clamp(min=0)].permute(2, 0, 1), torch.zeros(()))
     compare.assert_matches(f"entity map trained {name} frame {last}", dense, expected, rel=0.0)
