@@ -225,6 +225,12 @@ def entity_index_maps(points, sides, height: int, width: int, visible=None) -> n
         raise DragAnythingError("sides", f"radii must be >= 0, got {sides.tolist()}", "Use non-negative radii.")
     if len(sides) > np.iinfo(np.int16).max:
         raise DragAnythingError("entities", f"{len(sides)} entities", "Use fewer than 32767 entities.")
+    if visible is not None:
+        visible = np.asarray(visible, dtype=bool)
+        if visible.shape != points.shape[:2]:
+            raise DragAnythingError(
+                "visible", f"expected shape {tuple(points.shape[:2])} (entities, frames), got {tuple(visible.shape)}",
+                "Pass one visibility flag per entity and frame.")
     centres = np.trunc(points).astype(np.int64)
     num_frames = points.shape[1]
     index = np.full((num_frames, height, width), BACKGROUND, np.int16)
@@ -236,7 +242,7 @@ def entity_index_maps(points, sides, height: int, width: int, visible=None) -> n
         cols = centres[entity, :, 0, None] + dx
         inside = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
         if visible is not None:
-            inside &= np.asarray(visible, dtype=bool)[entity, :, None]
+            inside &= visible[entity, :, None]
         flat[(frame_base[:, None] + rows * width + cols)[inside]] = entity
     return index
 

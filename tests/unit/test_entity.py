@@ -199,6 +199,8 @@ def test_index_map_errors():
         entity_index_maps(np.zeros((2, 3, 2)), [1], H, W)
     with pytest.raises(DragAnythingError, match="sides"):
         entity_index_maps(np.zeros((1, 3, 2)), [-2], H, W)
+    with pytest.raises(DragAnythingError, match="visibility flag"):
+        entity_index_maps(np.zeros((1, 3, 2)), [2], H, W, visible=np.ones((1, 2), bool))
 
 
 def test_dense_maps_gather_the_embeddings():
