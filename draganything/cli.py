@@ -151,7 +151,20 @@ def build_parser() -> argparse.ArgumentParser:
     sampling = generate.add_argument_group("sampling")
     sampling.add_argument("--steps", type=_positive_int, default=25, help="denoising steps (default: 25)")
     sampling.add_argument("--preset", choices=("default", "official"), default="default",
-                          help="official reproduces the official pipeline's choices; default fixes its defects")
+                          help="official reproduces the official pipeline's choices (fixed time ids, un-normalised "
+                               "CLIP input, old temporal context layout); default fixes those defects")
+    sampling.add_argument("--guidance", type=float, nargs=2, default=(1.0, 3.0), metavar=("MIN", "MAX"),
+                          help="classifier-free guidance rising linearly from the first to the last frame "
+                               "(default: 1 3)")
+    sampling.add_argument("--strength", type=float, default=1.0, help="ControlNet conditioning scale (default: 1)")
+    sampling.add_argument("--fps", type=_positive_int, default=7,
+                          help="frame rate SVD is conditioned on (default preset only; default: 7)")
+    sampling.add_argument("--motion-bucket", type=int, default=127,
+                          help="SVD motion bucket id (default preset only; default: 127)")
+    sampling.add_argument("--noise-aug", type=float, default=0.02,
+                          help="noise augmentation of the first frame (default: 0.02)")
+    sampling.add_argument("--decode-chunk", type=_positive_int, default=8,
+                          help="frames the VAE decodes together (default: 8, as the official pipeline)")
     generate.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (created)")
     generate.add_argument("--mp4", action="store_true", help="also write MP4 files next to the GIFs")
     generate.set_defaults(run=run_generate)
@@ -492,13 +505,51 @@ def _stack_rows(rows, gap: int = 4):
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    try:
-        from . import pipeline  # noqa: F401
-    except ImportError:
-        raise DragAnythingError("generate", "the headless pipeline is not part of this installation",
-                                "Update the package; `conditions` works without it") from None
-    raise DragAnythingError("generate", "the headless pipeline is not wired to the command line yet",
-                            "Use the library's pipeline module directly")
+    import torch
+
+    from . import viz
+    from .pipeline import SIZE_MULTIPLE, load_pipeline
+
+    width, height = args.size
+    if width % SIZE_MULTIPLE or height % SIZE_MULTIPLE:
+        raise DragAnythingError(
+            "--size", f"{width}x{height} is not a multiple of {SIZE_MULTIPLE} on both sides, which the SVD UNet needs",
+            f"Use e.g. 576x320 (the released model's size) or {width // SIZE_MULTIPLE * SIZE_MULTIPLE or 64}x"
+            f"{height // SIZE_MULTIPLE * SIZE_MULTIPLE or 64}",
+        )
+    if args.dift is None:
+        raise DragAnythingError(
+            "--dift", "generate needs the entity embeddings, which come from an SD-1.5-architecture model",
+            "Pass --dift with a diffusers folder of one (the official demo uses ChilloutMix); `conditions` previews "
+            "without it",
+        )
+    args.out.mkdir(parents=True, exist_ok=True)
+    device, dtype = _device(args.device), _torch_dtype(args.dtype)
+    pipeline = load_pipeline(str(args.svd), str(args.controlnet), dtype=dtype, device=device)
+    prepared = prepare(args)
+    conditions = prepared.conditions
+    first_frame = torch.tensor(prepared.first_frame).permute(2, 0, 1).float() / 255
+    output = pipeline(
+        first_frame, conditions.gaussian, conditions.entity_map(device=device, dtype=dtype), preset=args.preset,
+        num_inference_steps=args.steps, min_guidance_scale=args.guidance[0], max_guidance_scale=args.guidance[1],
+        fps=args.fps, motion_bucket_id=args.motion_bucket, noise_aug_strength=args.noise_aug,
+        conditioning_scale=args.strength, decode_chunk_size=args.decode_chunk, seed=args.seed,
+    )
+    frames = (output.frames[0].permute(0, 2, 3, 1).numpy() * 255 + 0.5).astype("uint8")
+    vis = viz.official_trajectory_vis(conditions.gaussian, conditions.points)
+    tracks = viz.draw_tracks(frames, conditions.points, masks=conditions.masks, anchors=conditions.anchors,
+                             visible=conditions.visible)
+    written = [viz.write_gif(args.out / "video.gif", frames),
+               viz.write_gif(args.out / "side_by_side.gif", viz.side_by_side(vis, frames)),
+               viz.write_gif(args.out / "tracks.gif", tracks)]
+    if args.mp4:
+        written += [viz.write_mp4(args.out / "video.mp4", frames), viz.write_mp4(args.out / "tracks.mp4", tracks)]
+    for line in _describe(prepared, args):
+        print(line)
+    print(f"{args.steps} steps, {args.preset} preset, seed {args.seed}, {args.dtype} on {device}")
+    for path in written:
+        print(f"wrote {path}")
+    return EXIT_OK
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -532,6 +583,17 @@ def _os_error_message(error: OSError) -> str:
     return f"file{target}: {reason}. Check the path and its permissions"
 
 
+def _report_warnings(caught) -> None:
+    """The library's own warnings read as notes; other libraries' deprecation notices (addressed to developers,
+    not to someone running a command) are dropped; anything else prints as Python prints it."""
+    package = str(Path(__file__).resolve().parent)
+    for warning in caught:
+        if warning.category is UserWarning and warning.filename.startswith(package):
+            print(f"note: {warning.message}", file=sys.stderr)
+        elif not issubclass(warning.category, (DeprecationWarning, FutureWarning)):
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (never raises for bad input)."""
     parser = build_parser()
@@ -540,11 +602,7 @@ def main(argv: list[str] | None = None) -> int:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             status = args.run(args)
-        for warning in caught:  # the library's own warnings read as notes; others print as usual
-            if warning.category is UserWarning and warning.filename.startswith(str(Path(__file__).parent)):
-                print(f"note: {warning.message}", file=sys.stderr)
-            else:
-                warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+        _report_warnings(caught)
         return status
     except DragAnythingError as error:
         print(f"error: {error}", file=sys.stderr)

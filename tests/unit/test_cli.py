@@ -353,6 +353,118 @@ def test_unexpected_errors_are_one_paragraph_unless_debugging(monkeypatch, tmp_p
         cli.main(["--debug", "conditions", "--example", "--out", str(tmp_path)])
 
 
+# ------------------------------------------------------------------------------------------------ generate
+
+
+def write_tiny_models(root: Path) -> dict[str, Path]:
+    """Random tiny models in the layouts the command reads: an SVD img2vid diffusers folder, a DragAnything
+    ControlNet folder (config.json + safetensors) and an SD-1.5-layout folder for DIFT whose last up block has
+    320 channels, so the entity vectors have the 160 channels the ControlNet takes."""
+    import torch
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPImageProcessor, CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    from draganything.testing import tiny_controlnet, tiny_image_encoder, tiny_unet, tiny_vae
+
+    svd = root / "svd"
+    tiny_unet().save_pretrained(svd / "unet")
+    tiny_vae().save_pretrained(svd / "vae")
+    tiny_image_encoder().save_pretrained(svd / "image_encoder")
+    CLIPImageProcessor(crop_size=224, size={"shortest_edge": 224}).save_pretrained(svd / "feature_extractor")
+    from draganything.pipeline import build_scheduler
+
+    build_scheduler().save_pretrained(svd / "scheduler")
+    (svd / "model_index.json").write_text(json.dumps({
+        "_class_name": "StableVideoDiffusionPipeline", "_diffusers_version": "0.24.0",
+        "feature_extractor": ["transformers", "CLIPImageProcessor"],
+        "image_encoder": ["transformers", "CLIPVisionModelWithProjection"],
+        "scheduler": ["diffusers", "EulerDiscreteScheduler"],
+        "unet": ["diffusers", "UNetSpatioTemporalConditionModel"],
+        "vae": ["diffusers", "AutoencoderKLTemporalDecoder"],
+    }))
+    tiny_controlnet().save_pretrained(root / "controlnet")
+
+    dift = root / "dift"
+    torch.manual_seed(0)
+    UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4, layers_per_block=1, cross_attention_dim=32,
+        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+        block_out_channels=(320, 32, 64, 64), attention_head_dim=8, norm_num_groups=16,
+    ).save_pretrained(dift / "unet")
+    AutoencoderKL(
+        latent_channels=4, layers_per_block=1, norm_num_groups=4, block_out_channels=(8, 8, 16, 16),
+        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+    ).save_pretrained(dift / "vae")
+    vocabulary = root / "vocabulary"
+    vocabulary.mkdir()
+    (vocabulary / "vocab.json").write_text(json.dumps({"<|startoftext|>": 0, "<|endoftext|>": 1, "a</w>": 2}))
+    (vocabulary / "merges.txt").write_text("#version: 0.2\n")
+    tokenizer = CLIPTokenizer(str(vocabulary / "vocab.json"), str(vocabulary / "merges.txt"), model_max_length=77)
+    tokenizer.save_pretrained(dift / "tokenizer")
+    CLIPTextModel(CLIPTextConfig(
+        vocab_size=len(tokenizer) + 4, hidden_size=32, intermediate_size=37, num_hidden_layers=1,
+        num_attention_heads=2, max_position_embeddings=77, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    )).save_pretrained(dift / "text_encoder")
+    return {"svd": svd, "controlnet": root / "controlnet", "dift": dift}
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory) -> dict[str, Path]:
+    return write_tiny_models(tmp_path_factory.mktemp("models"))
+
+
+def generate_args(models, out, *extra):
+    return ["generate", "--example", "--svd", models["svd"], "--controlnet", models["controlnet"], "--dift",
+            models["dift"], "--size", "128x64", "--frames", "3", "--steps", "1", "--out", out, *extra]
+
+
+@pytest.mark.slow
+def test_generate_writes_the_video_and_its_panels(tiny_models, tmp_path, capsys):
+    status, out, err = run(capsys, *generate_args(tiny_models, tmp_path, "--mp4", "--preset", "official"))
+    assert status == cli.EXIT_OK, err
+    assert viz.read_video(tmp_path / "video.gif").shape == (3, 64, 128, 3)
+    assert viz.read_video(tmp_path / "video.mp4").shape == (3, 64, 128, 3)
+    assert gif_frames(tmp_path / "side_by_side.gif") == (3, 64, 256)
+    assert gif_frames(tmp_path / "tracks.gif") == (3, 64, 128)
+    assert "1 steps, official preset, seed 0" in out and "stand-in" not in out
+
+
+def test_generate_checks_the_size_rule_before_loading_anything(tmp_path, capsys):
+    status, _, err = run(capsys, "generate", "--example", "--svd", tmp_path, "--controlnet", tmp_path, "--dift",
+                         tmp_path, "--size", "600x320", "--out", tmp_path / "o")
+    assert_bad_input(status, err, "--size", "multiple of 64")
+
+
+def test_generate_needs_a_dift_model(tmp_path, capsys):
+    status, _, err = run(capsys, "generate", "--example", "--svd", tmp_path, "--controlnet", tmp_path, "--out",
+                         tmp_path / "o")
+    assert_bad_input(status, err, "--dift")
+
+
+def test_generate_reports_a_controlnet_file_that_is_not_safetensors(tmp_path, capsys):
+    weights = tmp_path / "controlnet.safetensors"
+    weights.write_bytes(b"PK\x03\x04 a zip, not safetensors")
+    status, _, err = run(capsys, "generate", "--example", "--svd", tmp_path, "--controlnet", weights, "--dift",
+                         tmp_path, "--out", tmp_path / "o")
+    assert_bad_input(status, err)
+
+
+@pytest.mark.slow
+def test_generate_reports_a_checkpoint_of_another_model(tiny_models, tmp_path, capsys):
+    models = dict(tiny_models, controlnet=tiny_models["dift"] / "unet")
+    status, _, err = run(capsys, *generate_args(models, tmp_path))
+    assert_bad_input(status, err)
+
+
+@pytest.mark.slow
+def test_generate_reports_an_svd_folder_that_is_not_one(tiny_models, tmp_path, capsys):
+    models = dict(tiny_models, svd=tiny_models["dift"])
+    status, _, err = run(capsys, *generate_args(models, tmp_path))
+    assert_bad_input(status, err, "svd")
+
+
 # ------------------------------------------------------------------------------------------------ as a program
 
 
