@@ -260,3 +260,17 @@ def entity_maps(index_maps, embeddings: torch.Tensor, device=None, dtype=None) -
                        embeddings.to(device=device, dtype=dtype)])
     dense = torch.nn.functional.embedding(index.to(device=device, dtype=torch.int64) + 1, table)
     return dense.permute(0, 3, 1, 2)
+
+
+def entity_one_hot(index_maps, num_entities: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """One channel per entity, 1 where its disc is on top: [F, N, H, W].
+
+    The dense map is ``einsum("fnhw,nd->fdhw", one_hot, embeddings)``, so a linear layer that reads it (the
+    ControlNet's first entity-branch convolution) can instead read these N channels with its weight folded
+    over the embeddings (``einsum("odij,nd->onij", weight, embeddings)``): same result up to float rounding,
+    without the D-channel map at pixel resolution.
+    """
+    index = torch.as_tensor(index_maps).to(device=device, dtype=torch.int64)
+    one_hot = torch.nn.functional.one_hot(index + 1, num_entities + 1)[..., 1:]  # drop the background class
+    return one_hot.permute(0, 3, 1, 2).to(dtype)
+

@@ -11,6 +11,7 @@ from draganything.entity import (
     entity_embeddings,
     entity_index_maps,
     entity_maps,
+    entity_one_hot,
     entity_sides,
     inscribed_circle,
     pool_features,
@@ -236,3 +237,15 @@ def test_official_demo_map_matches_the_demo_construction():
     index = entity_index_maps(points, sides, height, width)
     dense = entity_maps(index, entity_embeddings(vectors, mode="official_demo"))
     assert torch.equal(dense, reference_official_entity_maps(points, sides, vectors, height, width))
+
+
+def test_one_hot_channels_reproduce_a_convolution_of_the_dense_map():
+    index = entity_index_maps(np.array([[[30, 20], [40, 25]], [[45, 22], [45, 22]]]), [9, 6], 48, 80)
+    embeddings = torch.randn(2, 16, dtype=torch.float64)
+    one_hot = entity_one_hot(index, 2, dtype=torch.float64)
+    assert one_hot.shape == (2, 2, 48, 80)
+    assert torch.equal(one_hot.sum(dim=1), torch.from_numpy(index >= 0).to(torch.float64))
+    conv = torch.nn.Conv2d(16, 8, 3, padding=1, dtype=torch.float64)
+    folded = torch.einsum("odij,nd->onij", conv.weight, embeddings)
+    torch.testing.assert_close(torch.nn.functional.conv2d(one_hot, folded, conv.bias, padding=1),
+                               conv(entity_maps(index, embeddings)))
