@@ -1,8 +1,14 @@
 """Shared test locations. The official fixtures live beside the project in ../shared/fixtures (CI has them)."""
 
+import os
 from pathlib import Path
 
 import pytest
+import torch
+
+# Tiny models run many small ops: one intra-op thread is faster than two on a shared 2-core runner (measured
+# 2-5 s vs 0.07-0.13 s per tiny UNet forward under load). DRAGANYTHING_TEST_THREADS overrides it.
+torch.set_num_threads(int(os.environ.get("DRAGANYTHING_TEST_THREADS", "1")))
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 FIXTURES_DIR = PROJECT_DIR.parent / "shared" / "fixtures"
