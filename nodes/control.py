@@ -78,7 +78,7 @@ class LoadedControlNet:
 
 
 def wrap_controlnet(network: torch.nn.Module, weight_dtype: torch.dtype, name: str) -> LoadedControlNet:
-    """Prepare a loaded library network for the host's sampler.
+    """Prepare a freshly loaded library network for the host's sampler; the network is owned by it afterwards.
 
     The host's SVD conditioning reaches the ControlNet as `y`, the three time ids already projected by the same
     sinusoid as the network's `add_time_proj` (256 channels each, cos first); the projection is therefore
