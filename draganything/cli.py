@@ -16,12 +16,20 @@ Startup stays fast: torch, diffusers and the library's heavy modules are importe
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import DragAnythingError
+
+if TYPE_CHECKING:  # imported for real inside the commands, to keep startup fast
+    import numpy as np
+
+    from .conditions import DragConditions
+    from .trajectory import Trajectories
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 1
@@ -193,10 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
 class Inputs:
     """What the user pointed at, loaded: the first frame, its trajectories and one mask per entity."""
 
-    image: "np.ndarray"  # noqa: F821  uint8 [H, W, 3] at the source size
+    image: np.ndarray  # uint8 [H, W, 3] at the source size
     image_path: Path
-    trajectories: "Trajectories"  # noqa: F821
-    masks: list  # one array per entity, as read from its file
+    trajectories: Trajectories
+    masks: list[np.ndarray]  # one per entity, as read from its file
     num_frames: int
     resample: str
 
@@ -280,10 +288,12 @@ def load_inputs(args: argparse.Namespace) -> Inputs:
     from .trajectory import load_official_demo, load_trajectories
 
     default_frames = DEFAULT_FRAMES
-    if args.example or args.demo_folder is not None:
-        for flag, value in (("--trajectories", args.trajectories), ("--width", args.width), ("--height", args.height)):
-            if value is not None and args.example:
-                raise DragAnythingError(flag, "it does not go with --example", f"Drop {flag}, or use --image")
+    source = "--example" if args.example else "--demo-folder" if args.demo_folder is not None else None
+    if source is not None:  # these inputs carry their own frame size (and, for --example, trajectories)
+        for flag, value in (("--trajectories", args.trajectories if args.example else None),
+                            ("--width", args.width), ("--height", args.height)):
+            if value is not None:
+                raise DragAnythingError(flag, f"it does not go with {source}", f"Drop {flag}, or use --image")
     if args.example:
         from .assets import EXAMPLE_DIR, EXAMPLE_IMAGE, EXAMPLE_TRAJECTORIES
 
@@ -395,8 +405,8 @@ def stand_in_vectors(count: int):
 @dataclass
 class Prepared:
     inputs: Inputs
-    conditions: "DragConditions"  # noqa: F821
-    first_frame: "np.ndarray"  # noqa: F821  uint8 [H, W, 3] at model size
+    conditions: DragConditions
+    first_frame: np.ndarray  # uint8 [H, W, 3] at model size
     stand_in: bool  # the entity vectors are stand-ins, not DIFT features
 
 
@@ -441,7 +451,7 @@ def _describe(prepared: Prepared, args: argparse.Namespace) -> list[str]:
              f"{args.entity_mode} entity map"]
     for entity, side in zip(inputs.trajectories, conditions.sides):
         kind = "anchor (holds still)" if entity.anchor else f"{len(entity.points)} point(s)"
-        label = f" ({entity.label})" if entity.label and entity.label != entity.id else ""
+        label = f" {entity.label!r}" if entity.label and entity.label != entity.id else ""
         lines.append(f"  {entity.id}{label}: {kind}, radius {int(side)} px")
     return lines
 
@@ -578,9 +588,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def _os_error_message(error: OSError) -> str:
-    target = f" {error.filename!r}" if error.filename else ""
     reason = error.strerror or str(error)
-    return f"file{target}: {reason}. Check the path and its permissions"
+    if error.filename:
+        return f"{str(error.filename)!r}: {reason}. Check the path and its permissions"
+    return f"{reason}. Check the files and folders involved and their permissions"
 
 
 def _report_warnings(caught) -> None:
@@ -606,6 +617,9 @@ def main(argv: list[str] | None = None) -> int:
         return status
     except DragAnythingError as error:
         print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:  # the reader of stdout went away (e.g. `| head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BAD_INPUT
     except OSError as error:
         print(f"error: {_os_error_message(error)}", file=sys.stderr)
