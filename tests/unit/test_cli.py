@@ -431,6 +431,23 @@ def test_generate_writes_the_video_and_its_panels(tiny_models, tmp_path, capsys)
     assert "1 steps, official preset, seed 0" in out and "stand-in" not in out
 
 
+@pytest.mark.slow
+def test_conditions_with_a_dift_model_paints_its_features(tiny_models, tmp_path, capsys):
+    status, out, err = run(capsys, "conditions", "--example", "--dift", tiny_models["dift"], "--size", "256x128",
+                           "--frames", "3", "--out", tmp_path)
+    assert status == cli.EXIT_OK, err
+    maps = np.load(tmp_path / "conditions.npz")
+    assert not bool(maps["stand_in"]) and "stand-in" not in out
+    assert maps["embeddings"].shape == (3, 160)
+    stand_in = cli.stand_in_vectors(3)
+    assert not np.allclose(maps["embeddings"], stand_in.reshape(3, 160, 2).mean(-1).numpy())
+    # Same seed, same features.
+    status, _, err = run(capsys, "conditions", "--example", "--dift", tiny_models["dift"], "--size", "256x128",
+                         "--frames", "3", "--out", tmp_path / "again")
+    assert status == cli.EXIT_OK, err
+    assert np.array_equal(np.load(tmp_path / "again" / "conditions.npz")["embeddings"], maps["embeddings"])
+
+
 def test_generate_checks_the_size_rule_before_loading_anything(tmp_path, capsys):
     status, _, err = run(capsys, "generate", "--example", "--svd", tmp_path, "--controlnet", tmp_path, "--dift",
                          tmp_path, "--size", "600x320", "--out", tmp_path / "o")
