@@ -141,7 +141,10 @@ def draw_tracks(
     if frames.shape[0] == 1:
         frames = np.repeat(frames, num_frames, axis=0)
     elif frames.shape[0] != num_frames:
-        _check_points(points, frames.shape[0])
+        raise DragAnythingError(
+            "points", f"the tracks have {num_frames} frames but the video has {frames.shape[0]}",
+            "Resample the trajectories to the video's frame count",
+        )
     height, width = frames.shape[1:3]
     anchors = np.zeros(num_entities, bool) if anchors is None else np.asarray(anchors, bool).reshape(-1)
     visible = np.ones((num_entities, num_frames), bool) if visible is None else np.asarray(visible, bool)
