@@ -133,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
         "conditions", help="preview the conditioning maps and the trajectories (no model needed)",
         description="Build the ControlNet's inputs from a first frame, trajectories and masks and write previews: "
                     "conditions.gif ([trajectory overlay | Gaussian map | entity map], per frame), conditions.png "
-                    "(a strip of five frames of each), overlay.gif and conditions.npz (the maps themselves). Without --dift the entity map uses a "
+                    "(a strip of five frames of each), overlay.gif and conditions.npz (the maps themselves). "
+                    "Without --dift the entity map uses a "
                     "stand-in vector per entity (distinct random unit vectors): its colours tell entities apart "
                     "but are not DIFT features.",
     )
@@ -313,7 +314,8 @@ def load_inputs(args: argparse.Namespace) -> Inputs:
         image = _read_image(image_path, "demo image")
     else:
         if args.trajectories is None:
-            raise DragAnythingError("--trajectories", "it is missing", "Give the trajectory file that goes with --image")
+            raise DragAnythingError("--trajectories", "it is missing",
+                                    "Give the trajectory file that goes with --image")
         image_path = args.image
         image = _read_image(image_path, "--image")
         trajectories = load_trajectories(args.trajectories, width=args.width or image.shape[1],
@@ -383,7 +385,7 @@ def _load_dift(folder: Path, device, dtype):
         vae = AutoencoderKL.from_pretrained(folder, subfolder="vae", torch_dtype=dtype)
         text_encoder = CLIPTextModel.from_pretrained(folder, subfolder="text_encoder", torch_dtype=dtype)
         tokenizer = CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer")
-    except (OSError, ValueError, EnvironmentError) as error:
+    except (OSError, ValueError) as error:
         raise DragAnythingError("--dift", f"the model in {str(folder)!r} could not be loaded ({error})",
                                 "Check that it is a complete SD-1.5 diffusers folder") from None
     return DiffusersFeatureExtractor(unet.to(device).eval(), vae.to(device).eval(), text_encoder.to(device).eval(),
@@ -449,7 +451,7 @@ def _describe(prepared: Prepared, args: argparse.Namespace) -> list[str]:
     lines = [f"{len(inputs.trajectories)} entities, {conditions.num_frames} frames at {width}x{height}, "
              f"{args.framing} framing, {inputs.resample} resampling, {args.gaussian_mode} Gaussians, "
              f"{args.entity_mode} entity map"]
-    for entity, side in zip(inputs.trajectories, conditions.sides):
+    for entity, side in zip(inputs.trajectories, conditions.sides, strict=True):
         kind = "anchor (holds still)" if entity.anchor else f"{len(entity.points)} point(s)"
         label = f" {entity.label!r}" if entity.label and entity.label != entity.id else ""
         lines.append(f"  {entity.id}{label}: {kind}, radius {int(side)} px")
@@ -470,7 +472,8 @@ def run_conditions(args: argparse.Namespace) -> int:
 
     written = [viz.write_gif(args.out / "conditions.gif", panels), viz.write_gif(args.out / "overlay.gif", overlay)]
     if args.mp4:
-        written += [viz.write_mp4(args.out / "conditions.mp4", panels), viz.write_mp4(args.out / "overlay.mp4", overlay)]
+        written += [viz.write_mp4(args.out / "conditions.mp4", panels),
+                    viz.write_mp4(args.out / "overlay.mp4", overlay)]
     rows = [viz.filmstrip(frames) for frames in (overlay, gaussian, entity)]
     written.append(viz.write_png(args.out / "conditions.png", _stack_rows(rows)))
     written.append(save_conditions(args.out / "conditions.npz", prepared))
@@ -518,7 +521,13 @@ def run_generate(args: argparse.Namespace) -> int:
     import torch
 
     from . import viz
-    from .pipeline import SIZE_MULTIPLE, load_pipeline
+
+    try:
+        from .pipeline import SIZE_MULTIPLE, load_pipeline
+    except ImportError as error:
+        raise DragAnythingError("generate", f"the headless pipeline cannot be imported ({error})",
+                                "Install the package's dependencies (diffusers, transformers); `conditions` works "
+                                "without them") from None
 
     width, height = args.size
     if width % SIZE_MULTIPLE or height % SIZE_MULTIPLE:

@@ -201,8 +201,9 @@ def draw_tracks(
             else:
                 arm = dot * _SCALE
                 for sign in (1, -1):
-                    cv2.line(canvas, (center[0] - arm, center[1] - sign * arm), (center[0] + arm, center[1] + sign * arm),
-                             color, line, cv2.LINE_AA, _SHIFT)
+                    start_xy = (center[0] - arm, center[1] - sign * arm)
+                    end_xy = (center[0] + arm, center[1] + sign * arm)
+                    cv2.line(canvas, start_xy, end_xy, color, line, cv2.LINE_AA, _SHIFT)
     return out
 
 
@@ -369,10 +370,11 @@ def side_by_side(*videos, gap: int = 0) -> np.ndarray:
     height = panels[0].shape[1]
     scaled = []
     for panel in panels:
+        resized = panel
         if panel.shape[1] != height:
             width = max(1, round(panel.shape[2] * height / panel.shape[1]))
-            panel = np.stack([cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA) for frame in panel])
-        scaled.append(np.broadcast_to(panel, (num_frames, *panel.shape[1:])))
+            resized = np.stack([cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA) for frame in panel])
+        scaled.append(np.broadcast_to(resized, (num_frames, *resized.shape[1:])))
     if gap:
         spacer = np.full((num_frames, height, gap, 3), 255, np.uint8)
         scaled = [piece for panel in scaled for piece in (panel, spacer)][:-1]

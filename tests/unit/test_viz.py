@@ -53,7 +53,8 @@ def test_as_rgb_frames_rejects_other_shapes(shape):
 
 def test_entity_colors_are_distinct_and_stable():
     colors = viz.entity_colors(12)
-    assert colors.shape == (12, 3) and colors.dtype == np.uint8
+    assert colors.shape == (12, 3)
+    assert colors.dtype == np.uint8
     assert len({tuple(c) for c in colors}) == 12
     assert np.array_equal(viz.entity_colors(3), colors[:3])
     # Saturated: no colour is a grey that could vanish on a grey image.
@@ -67,7 +68,8 @@ def test_draw_tracks_puts_a_dot_in_the_entity_colour_at_each_current_point():
     points = np.stack([line_track((10, 20), (80, 20)), line_track((20, 50), (20, 50))])
     out = viz.draw_tracks(grey_frames(), points)
     colors = viz.entity_colors(2)
-    assert out.shape == (F, H, W, 3) and out.dtype == np.uint8
+    assert out.shape == (F, H, W, 3)
+    assert out.dtype == np.uint8
     for frame in range(F):
         x, y = np.round(points[0, frame]).astype(int)
         assert np.array_equal(out[frame, y, x], colors[0])
@@ -99,7 +101,8 @@ def test_draw_tracks_anchor_is_a_square_without_a_path():
     # Square of half size 6 around (40, 30): its corners are filled (a dot would leave them empty).
     assert np.array_equal(out[0, 30 - 4, 40 - 4], color)
     assert np.array_equal(out[0, 30, 40], color)
-    assert np.all(out[:, :, :25] == 100) and np.all(out[:, :, 56:] == 100)
+    assert np.all(out[:, :, :25] == 100)
+    assert np.all(out[:, :, 56:] == 100)
 
 
 def test_draw_tracks_mask_outline_follows_the_entity():
@@ -120,9 +123,11 @@ def test_draw_tracks_marks_invisible_points_with_a_cross():
     visible[0, 2] = False
     out = viz.draw_tracks(grey_frames(), points, visible=visible, thickness=2)
     color = viz.entity_colors(1)[0]
-    assert np.array_equal(out[1, 32, 48], color) and np.array_equal(out[2, 32, 48], color)
+    assert np.array_equal(out[1, 32, 48], color)
+    assert np.array_equal(out[2, 32, 48], color)
     # A filled dot (radius 6) covers a pixel off the diagonals; the cross does not, but covers its diagonal.
-    assert near(out[1, 32, 51], color) and not near(out[2, 32, 51], color)
+    assert near(out[1, 32, 51], color)
+    assert not near(out[2, 32, 51], color)
     assert near(out[2, 35, 51], color)
 
 
@@ -147,8 +152,10 @@ def test_gaussian_heatmap_uses_opencv_jet_on_the_0_255_map():
     maps[1, :, 11, 20] = 128.0
     heat = viz.gaussian_heatmap(maps)
     assert heat.shape == (2, H, W, 3)
-    assert np.array_equal(heat[0, 0, 0], jet(0)) and np.array_equal(heat[0, 0, 0], [0, 0, 128])
-    assert np.array_equal(heat[1, 10, 20], jet(255)) and np.array_equal(heat[1, 11, 20], jet(128))
+    assert np.array_equal(heat[0, 0, 0], jet(0))
+    assert np.array_equal(heat[0, 0, 0], [0, 0, 128])
+    assert np.array_equal(heat[1, 10, 20], jet(255))
+    assert np.array_equal(heat[1, 11, 20], jet(128))
     # The [F, H, W] uint8 form gives the same picture.
     assert np.array_equal(viz.gaussian_heatmap(maps[:, 0].astype(np.uint8)), heat)
 
@@ -165,9 +172,11 @@ def test_official_trajectory_vis_draws_the_previous_points_in_white():
     white = jet(255)
     assert np.all(vis[0] == jet(0))  # no earlier point in frame 0
     # One earlier point: a single pixel at the truncated coordinate.
-    assert np.array_equal(vis[1, 12, 10], white) and (np.all(vis[1] == white, axis=-1).sum() == 1)
+    assert np.array_equal(vis[1, 12, 10], white)
+    assert (np.all(vis[1] == white, axis=-1).sum() == 1)
     # Two earlier points: a 3 px polyline from the first to the second, none beyond it.
-    assert np.array_equal(vis[2, 12, 25], white) and np.array_equal(vis[2, 13, 25], white)
+    assert np.array_equal(vis[2, 12, 25], white)
+    assert np.array_equal(vis[2, 13, 25], white)
     assert not np.any(np.all(vis[2, :, 45:] == white, axis=-1))
 
 
@@ -186,7 +195,8 @@ def test_entity_index_preview_gives_each_entity_its_colour_on_black():
     assert preview.shape == (F, H, W, 3)
     assert np.all(preview[index < 0] == 0)
     colors = [preview[3, 10, 10], preview[3, 45, 65], preview[3, 25, 35]]
-    assert len({tuple(c) for c in colors}) == 3 and all(c.max() >= 50 for c in colors)
+    assert len({tuple(c) for c in colors}) == 3
+    assert all(c.max() >= 50 for c in colors)
     assert np.all(preview[:, 10, 10] == colors[0])  # the same entity keeps its colour over frames
 
 
@@ -210,7 +220,8 @@ def test_entity_preview_of_a_single_entity_is_visible():
     index = np.full((2, H, W), -1, np.int16)
     index[:, 10:20, 10:20] = 0
     preview = viz.entity_index_preview(index, torch.ones(1, 160))
-    assert preview[0, 15, 15].max() > 0 and np.all(preview[0, 0, 0] == 0)
+    assert preview[0, 15, 15].max() > 0
+    assert np.all(preview[0, 0, 0] == 0)
     assert np.all(viz.entity_map_preview(np.zeros((2, 160, H, W), np.float32)) == 0)
 
 
@@ -228,7 +239,8 @@ def test_side_by_side_scales_to_the_first_height_and_repeats_stills():
     right = np.full((1, H // 2, W // 2, 3), 200, np.uint8)  # a still at half size
     combined = viz.side_by_side(left, right, gap=2)
     assert combined.shape == (F, H, W + 2 + W, 3)
-    assert np.all(combined[:, :, :W] == 10) and np.all(combined[:, :, W:W + 2] == 255)
+    assert np.all(combined[:, :, :W] == 10)
+    assert np.all(combined[:, :, W:W + 2] == 255)
     assert np.all(combined[:, :, W + 2:] == 200)
 
 
@@ -241,7 +253,8 @@ def test_filmstrip_takes_first_and_last_frames():
     frames = np.stack([np.full((H, W, 3), 40 * k, np.uint8) for k in range(F)])
     strip = viz.filmstrip(frames, count=3, gap=0)
     assert strip.shape == (H, 3 * W, 3)
-    assert strip[0, 0, 0] == 0 and strip[0, -1, 0] == 40 * (F - 1)
+    assert strip[0, 0, 0] == 0
+    assert strip[0, -1, 0] == 40 * (F - 1)
 
 
 # ------------------------------------------------------------------------------------------------ files
@@ -262,7 +275,8 @@ def test_gif_round_trip_keeps_frames_size_and_timing(tmp_path):
     assert back.shape == frames.shape
     assert np.array_equal(back, frames)  # two colours survive the palette exactly
     with Image.open(path) as gif:
-        assert gif.info["duration"] == viz.OFFICIAL_FRAME_MS and gif.info["loop"] == 0
+        assert gif.info["duration"] == viz.OFFICIAL_FRAME_MS
+        assert gif.info["loop"] == 0
 
 
 def test_mp4_round_trip_with_opencv(tmp_path):
