@@ -13,6 +13,7 @@ import importlib.util
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -69,16 +70,40 @@ def browser_base(comfyui_dir, first_frame_path, tmp_path_factory) -> Path:
     return base
 
 
+class RunningServer(host.ComfyServer):
+    """A ComfyUI someone else started (DRAGANYTHING_COMFYUI_URL, with its --base-directory in
+    DRAGANYTHING_COMFYUI_BASE): e.g. one serving another frontend version through --front-end-root."""
+
+    def __init__(self, url: str, base_directory: Path):
+        self.url = url.rstrip("/")
+        self.port = int(self.url.rsplit(":", 1)[1])
+        self.base_directory = base_directory
+        self.log_path = base_directory / "no-log-for-an-external-server"
+        self.client_id = "draganything-browser-tests"
+        self.messages = []
+        self._process = None
+
+    def wait(self, prompt_id: str, timeout: float = 900) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            entry = self.get(f"/history/{prompt_id}").get(prompt_id)
+            if entry and entry.get("status", {}).get("status_str") in ("success", "error"):
+                return entry
+            time.sleep(0.5)
+        raise TimeoutError(f"prompt {prompt_id} did not finish within {timeout} s")
+
+
 @pytest.fixture(scope="session")
-def server(comfyui_dir, browser_base, tmp_path_factory):
+def server(comfyui_dir, browser_base, first_frame_path, tmp_path_factory):
+    external = os.environ.get("DRAGANYTHING_COMFYUI_URL")
+    if external:
+        base = Path(os.environ["DRAGANYTHING_COMFYUI_BASE"])
+        shutil.copy(first_frame_path, base / "input" / FIRST_FRAME_NAME)
+        yield RunningServer(external, base)
+        return
     running = host.ComfyServer(comfyui_dir, browser_base, tmp_path_factory.mktemp("logs") / "comfyui.log").start()
     yield running
     running.stop()
-
-
-@pytest.fixture(scope="session")
-def frontend_version(server) -> str:
-    return server.get("/system_stats")["system"].get("comfyui_frontend_version", "unknown")
 
 
 @pytest.fixture(scope="session")
@@ -102,16 +127,29 @@ def artifacts(request) -> Path:
 
 
 @pytest.fixture
-def page(chromium, server, artifacts):
-    context = chromium.new_context(viewport=VIEWPORT, device_scale_factor=1)
-    page = context.new_page()
-    console: list[str] = []
-    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
-    page.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
-    open_app(page, server.url)
-    yield page
-    (artifacts / "console.log").write_text("\n".join(console))
-    context.close()
+def new_page(chromium, server, artifacts):
+    """Opens the app in a fresh browser context (its own cache and storage: another user's browser)."""
+    opened = []
+
+    def open_page():
+        context = chromium.new_context(viewport=VIEWPORT, device_scale_factor=1)
+        page = context.new_page()
+        console: list[str] = []
+        page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+        page.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
+        opened.append((context, console))
+        open_app(page, server.url)
+        return page
+
+    yield open_page
+    for index, (context, console) in enumerate(opened):
+        (artifacts / f"console_{index}.log").write_text("\n".join(console))
+        context.close()
+
+
+@pytest.fixture
+def page(new_page):
+    return new_page()
 
 
 def open_app(page, url: str) -> None:
@@ -122,3 +160,114 @@ def open_app(page, url: str) -> None:
         timeout=APP_READY_TIMEOUT_MS,
     )
     page.evaluate("() => app.graph.clear()")
+
+
+# ----------------------------------------------------------------------------------------------- page helpers
+
+
+class GraphPage:
+    """The frontend page with the few graph and editor operations the tests share.
+
+    Setting up the graph (adding nodes, linking) goes through the frontend's own LiteGraph API; everything a user
+    does in the editor goes through real mouse and keyboard events at the pixels where the editor draws.
+    """
+
+    def __init__(self, page, artifacts: Path):
+        self.page = page
+        self.artifacts = artifacts
+        self.shots = 0
+        self.first_frame_name = FIRST_FRAME_NAME
+
+    def shot(self, name: str) -> Path:
+        self.shots += 1
+        path = self.artifacts / f"{self.shots:02d}_{name}.png"
+        self.page.screenshot(path=str(path))
+        return path
+
+    def reset_view(self) -> None:
+        self.page.evaluate("() => { app.canvas.ds.scale = 1; app.canvas.ds.offset = [0, 0]; app.canvas.setDirty(true, true); }")
+
+    def add_node(self, class_type: str, pos: tuple[int, int]) -> int:
+        return self.page.evaluate(
+            """([type, pos]) => { const node = LiteGraph.createNode(type); app.graph.add(node); node.pos = pos;
+               app.canvas.setDirty(true, true); return node.id; }""", [class_type, list(pos)])
+
+    def set_widget(self, node_id: int, name: str, value) -> None:
+        self.page.evaluate(
+            """([id, name, value]) => { const w = app.graph.getNodeById(id).widgets.find((w) => w.name === name);
+               w.value = value; w.callback?.(value); }""", [node_id, name, value])
+
+    def connect(self, source_id: int, output: int, target_id: int, input_name: str) -> None:
+        self.page.evaluate(
+            """([s, o, t, name]) => { const target = app.graph.getNodeById(t);
+               app.graph.getNodeById(s).connect(o, target, target.inputs.findIndex((i) => i.name === name)); }""",
+            [source_id, output, target_id, input_name])
+
+    def value(self, node_id: int) -> str:
+        return self.page.evaluate("(id) => app.graph.getNodeById(id).widgets.find((w) => w.name === 'trajectories').value", node_id)
+
+    def document(self, node_id: int) -> dict:
+        return json.loads(self.value(node_id))
+
+    def editor(self, node_id: int, expression: str):
+        """Evaluate `expression` with `e` bound to the node's editor."""
+        return self.page.evaluate(f"(id) => {{ const e = app.graph.getNodeById(id).draganythingEditor; return {expression}; }}", node_id)
+
+    def wait_editor(self, node_id: int, condition: str, timeout_ms: int = 60_000) -> None:
+        self.page.wait_for_function(
+            f"(id) => {{ const e = app.graph.getNodeById(id)?.draganythingEditor; return !!e && ({condition}); }}",
+            arg=node_id, timeout=timeout_ms)
+
+    def wait_masks(self, node_id: int, count: int) -> None:
+        self.wait_editor(node_id, f"[...e.masks.values()].filter((m) => m.image || m.error).length >= {count}", 120_000)
+
+    def client_point(self, node_id: int, x: float, y: float) -> tuple[float, float]:
+        """Page coordinates of the image pixel (x, y) in the node's editor (through the graph's zoom)."""
+        return tuple(self.page.evaluate(
+            """([id, x, y]) => { const e = app.graph.getNodeById(id).draganythingEditor; const [sx, sy] = e.toScreen([x, y]);
+               const r = e.canvas.getBoundingClientRect();
+               return [r.left + sx * r.width / e.canvas.clientWidth, r.top + sy * r.height / e.canvas.clientHeight]; }""",
+            [node_id, x, y]))
+
+    def click_image(self, node_id: int, x: float, y: float, **options) -> None:
+        self.page.mouse.click(*self.client_point(node_id, x, y), **options)
+
+    def drag_image(self, node_id: int, points: list[tuple[float, float]], steps_per_segment: int = 6) -> None:
+        mouse = self.page.mouse
+        mouse.move(*self.client_point(node_id, *points[0]))
+        mouse.down()
+        for x, y in points[1:]:
+            mouse.move(*self.client_point(node_id, x, y), steps=steps_per_segment)
+        mouse.up()
+
+    def node_pos(self, node_id: int) -> list[float]:
+        return self.page.evaluate("(id) => [...app.graph.getNodeById(id).pos]", node_id)
+
+    def graph_undo_depth(self) -> int:
+        return self.page.evaluate("() => app.extensionManager.workflow.activeWorkflow.changeTracker.undoQueue.length")
+
+    def queue_prompt(self) -> str:
+        """Queue the graph the way the Run button does (graphToPrompt + POST /prompt); returns the prompt id."""
+        with self.page.expect_response(lambda r: r.url.endswith("/api/prompt") and r.request.method == "POST") as answer:
+            self.page.evaluate("() => app.queuePrompt(0, 1)")
+        body = answer.value.json()
+        assert "prompt_id" in body, body
+        return body["prompt_id"]
+
+    def build_editor_graph(self, image_name: str = FIRST_FRAME_NAME) -> tuple[int, int]:
+        """LoadImage(image) -> DragAnything Trajectories, on screen at zoom 1. Returns (load_id, trajectories_id)."""
+        self.reset_view()
+        load = self.add_node("LoadImage", (80, 80))
+        self.set_widget(load, "image", image_name)
+        trajectories = self.add_node("DragAnythingTrajectories", (420, 30))
+        self.connect(load, 0, trajectories, "image")
+        self.wait_editor(trajectories, "e.image && e.imageSource === 'connected'")
+        return load, trajectories
+
+    def graph_to_prompt(self) -> dict:
+        return self.page.evaluate("async () => (await app.graphToPrompt()).output")
+
+
+@pytest.fixture
+def graph(page, artifacts) -> GraphPage:
+    return GraphPage(page, artifacts)

@@ -23,6 +23,7 @@ import { fetchGaussian, fetchMask, fetchPreview } from "./server.js";
 const HANDLE_PX = 7;
 const DRAG_START_PX = 4;
 const FREEHAND_STEP_PX = 6;
+const SIMPLIFY_PX = 2.5;
 const HISTORY_LIMIT = 200;
 const PREVIEW_DEBOUNCE_MS = 60;
 const PLACEHOLDER_SIZE = [576, 320];
@@ -88,6 +89,7 @@ export class TrajectoryEditor {
     this.imageSource = null; // "connected", "document" or "embedded"
     this.imageRef = null; // input-folder name of the first frame, when it has one
     this.gesture = null;
+    this.pending = false; // a foreign value is being parsed by the server
     this.status = "";
     this.build();
   }
@@ -166,6 +168,7 @@ export class TrajectoryEditor {
     const node = element("button", "da-button", { type: "button", title, "data-testid": testid, text });
     node.addEventListener("click", (e) => {
       e.stopPropagation();
+      this.syncFromValue();
       action();
       this.keys.focus({ preventScroll: true });
     });
@@ -186,7 +189,24 @@ export class TrajectoryEditor {
     if (text === this.text) return;
     this.text = text;
     this.pushHistory(text);
-    this.refreshPreview({ adoptDocument: true });
+    this.readText();
+  }
+
+  /**
+   * Show `this.text`. The pack's own documents are shown at once; any other format (demo.json, KJNodes strings,
+   * nested lists) is shown as the server parses it, and the value itself is left as the user wrote it.
+   */
+  readText() {
+    const own = parseOwn(this.text);
+    if (own || !this.text.trim()) {
+      this.pending = false;
+      this.adopt(own ?? emptyDocument());
+      this.fitDocumentToImage();
+      this.refreshPreview({ adoptDocument: false });
+    } else {
+      this.pending = true;
+      this.refreshPreview({ adoptDocument: true });
+    }
   }
 
   /** Store the edited document on the node and record an undo step. */
@@ -222,7 +242,7 @@ export class TrajectoryEditor {
     this.text = text;
     this.host.writeValue(text);
     this.updateButtons();
-    this.refreshPreview({ adoptDocument: true });
+    this.readText();
   }
 
   /**
@@ -232,16 +252,10 @@ export class TrajectoryEditor {
   refreshPreview({ adoptDocument }) {
     clearTimeout(this.previewTimer);
     const text = this.text;
-    const own = parseOwn(text);
-    if (adoptDocument && (!text.trim() || (own && !own.entities?.length))) {
-      // Nothing to resample: an empty value, or a document that so far only knows its picture.
-      this.preview = null;
-      this.adopt(own ?? emptyDocument());
-      this.setStatus(this.imageStatus());
-      return;
-    }
     if (!adoptDocument && !this.doc.entities.length) {
+      // Nothing to resample (the library refuses a document without entities).
       this.preview = null;
+      this.setStatus(this.imageStatus());
       this.draw();
       return;
     }
@@ -257,8 +271,10 @@ export class TrajectoryEditor {
         });
         if (seq !== this.previewSeq) return;
         this.preview = answer;
-        if (adoptDocument) this.adopt(answer.document);
-        else this.renderList(); // colours and radius hints follow the entity order
+        if (adoptDocument) {
+          this.pending = false;
+          this.adopt(answer.document);
+        } else this.renderList(); // colours and radius hints follow the entity order
         this.setStatus(this.imageStatus());
       } catch (error) {
         if (seq !== this.previewSeq) return;
@@ -290,26 +306,41 @@ export class TrajectoryEditor {
 
   /** Show a first frame. `ref` is its input-folder name when it has one (for masks and for the document). */
   setImage(image, ref, source) {
+    this.syncFromValue(); // the node may have been given its value since the last poll (workflow load)
     this.image = image;
     this.imageRef = ref;
     this.imageSource = source;
-    const [width, height] = [image.naturalWidth, image.naturalHeight];
-    let changed = false;
-    // An embedded thumbnail keeps the document's own size: the points are pixels of the original picture.
-    if (source !== "embedded" && (this.doc.width !== width || this.doc.height !== height)) {
-      this.doc.width = width;
-      this.doc.height = height;
-      changed = true;
-    }
-    if (ref && this.doc.image !== ref) {
-      this.doc.image = ref;
-      changed = true;
-    }
-    if (changed) this.commit();
+    this.fitDocumentToImage();
     this.masks.clear();
     this.refreshMasks();
     this.setStatus(this.imageStatus());
     this.draw();
+  }
+
+  /**
+   * Record the first frame's name and size in the document. A document drawn on another size of picture is
+   * scaled to this one (same picture, resized). Foreign formats are left alone until the user edits them, and an
+   * embedded thumbnail never changes the size: the points are pixels of the original picture.
+   */
+  fitDocumentToImage() {
+    if (!this.image || this.pending || this.imageSource === "embedded" || !(parseOwn(this.text) || !this.text?.trim())) return;
+    const [width, height] = [this.image.naturalWidth, this.image.naturalHeight];
+    const doc = this.doc;
+    let changed = false;
+    if (doc.width !== width || doc.height !== height) {
+      if (doc.width && doc.height && doc.entities.length) {
+        scaleDocument(doc, width / doc.width, height / doc.height);
+        this.setStatus(`The paths were drawn on a ${doc.width}x${doc.height} picture: scaled to ${width}x${height}.`);
+      }
+      doc.width = width;
+      doc.height = height;
+      changed = true;
+    }
+    if (this.imageRef && doc.image !== this.imageRef) {
+      doc.image = this.imageRef;
+      changed = true;
+    }
+    if (changed) this.commit();
   }
 
   imageStatus() {
@@ -493,6 +524,7 @@ export class TrajectoryEditor {
 
   onPointerDown(event) {
     this.keys.focus({ preventScroll: true });
+    this.syncFromValue(); // edit what the node holds now, even if it changed since the last poll
     if (event.button !== 0) return;
     event.preventDefault();
     this.canvas.setPointerCapture(event.pointerId);
@@ -619,7 +651,9 @@ export class TrajectoryEditor {
     const path = gesture.path;
     const last = path[path.length - 1];
     if (!last || Math.hypot(point[0] - last[0], point[1] - last[1]) > 0.5) path.push(point);
-    entity.points.push(...path);
+    // A freehand stroke keeps only the points that shape it: fewer points to edit and to time.
+    const start = entity.points[entity.points.length - 1];
+    entity.points.push(...simplify([start, ...path], SIMPLIFY_PX / this.pixelsPerUnit()).slice(1));
     retime(entity, this.numFrames(this.doc));
     this.selectedPoint = entity.points.length - 1;
     this.refreshMasks();
@@ -675,6 +709,7 @@ export class TrajectoryEditor {
 
   onKeyDown(event) {
     event.stopPropagation();
+    this.syncFromValue();
     const ctrl = event.ctrlKey || event.metaKey;
     const key = event.key;
     const handled = () => event.preventDefault();
@@ -878,7 +913,12 @@ export class TrajectoryEditor {
     }
     const apply = () => {
       if (start.value === "" && end.value === "") entity.frames = null;
-      else setSpan(entity, Number(start.value || 0), Number(end.value === "" ? last : end.value), last + 1);
+      else {
+        const [first, final] = [Number(start.value || 0), Number(end.value === "" ? last : end.value)];
+        setSpan(entity, first, final, last + 1);
+        if (entity.frames.at(-1) !== final)
+          this.setStatus(`${entity.points.length} points need ${entity.points.length} distinct frames: it ends at frame ${entity.frames.at(-1)}.`, true);
+      }
       this.renderList();
       this.commit();
     };
@@ -1090,6 +1130,16 @@ export class TrajectoryEditor {
 
 // --------------------------------------------------------------------------------------------------- helpers
 
+function scaleDocument(doc, sx, sy) {
+  const scale = ([x, y]) => [x * sx, y * sy];
+  for (const entity of doc.entities) {
+    entity.points = entity.points.map(scale);
+    entity.clicks = entity.clicks.map((c) => ({ ...c, x: c.x * sx, y: c.y * sy }));
+    if (entity.box) entity.box = [...scale(entity.box.slice(0, 2)), ...scale(entity.box.slice(2))];
+    if (entity.radius != null) entity.radius *= Math.sqrt(sx * sy);
+  }
+}
+
 function parseOwn(text) {
   try {
     const value = JSON.parse(text);
@@ -1097,6 +1147,22 @@ function parseOwn(text) {
   } catch {
     return null;
   }
+}
+
+/** Ramer-Douglas-Peucker: the points of a polyline that keep it within `tolerance` of the original. */
+function simplify(points, tolerance) {
+  if (points.length < 3) return points;
+  let farthest = 0;
+  let index = 0;
+  for (let i = 1; i < points.length - 1; i++) {
+    const distance = distanceToSegment(points[i], points[0], points[points.length - 1]);
+    if (distance > farthest) {
+      farthest = distance;
+      index = i;
+    }
+  }
+  if (farthest <= tolerance) return [points[0], points[points.length - 1]];
+  return [...simplify(points.slice(0, index + 1), tolerance).slice(0, -1), ...simplify(points.slice(index), tolerance)];
 }
 
 function clamp(value, low, high) {

@@ -1,0 +1,277 @@
+"""The trajectory editor in the real frontend: drawing, timing, anchors, scrubbing, persistence, queueing.
+
+The first frame is the official demo's two goldfish (1124x668): fish one around (366, 325), fish two around
+(714, 250), dark water elsewhere. Every assertion on coordinates is in those image pixels.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from draganything.trajectory import parse_trajectories
+
+pytestmark = pytest.mark.browser
+
+FISH_ONE = (366, 325)
+FISH_TWO = (714, 250)
+FISH_ONE_PATH = [(380, 330), (450, 360), (520, 390), (600, 420)]
+FISH_TWO_PATH = [(714, 250), (670, 228), (620, 205), (570, 180)]
+IMAGE_SIZE = (1124, 668)
+
+
+def draw_two_fish(graph, node):
+    graph.click_image(node, *FISH_ONE)
+    graph.drag_image(node, FISH_ONE_PATH)
+    graph.click_image(node, *FISH_TWO)
+    graph.drag_image(node, FISH_TWO_PATH)
+
+
+def test_draw_two_entities_anchor_scrub_save_reload_and_queue(graph, server):
+    load, node = graph.build_editor_graph()
+    graph.shot("first_frame_from_loadimage")
+    node_pos, canvas_offset = graph.node_pos(node), graph.page.evaluate("() => [...app.canvas.ds.offset]")
+
+    # Two entities, each clicked and then dragged from the object to where it should go.
+    draw_two_fish(graph, node)
+    graph.wait_masks(node, 2)
+    graph.shot("two_entities_with_paths")
+    doc = graph.document(node)
+    assert [e["id"] for e in doc["entities"]] == ["1", "2"]
+    one, two = doc["entities"]
+    assert one["points"][0] == list(FISH_ONE) and one["clicks"] == [{"x": 366, "y": 325, "positive": True}]
+    assert len(one["points"]) >= 2 and one["points"][-1] == pytest.approx(list(FISH_ONE_PATH[-1]), abs=2)
+    # Dragging from the lone point of a new entity draws its path from that point.
+    assert two["points"][0] == list(FISH_TWO) and two["points"][-1] == pytest.approx(list(FISH_TWO_PATH[-1]), abs=2)
+    # Pointer events stayed in the editor: the node did not move and the canvas did not pan.
+    assert graph.node_pos(node) == node_pos
+    assert graph.page.evaluate("() => [...app.canvas.ds.offset]") == canvas_offset
+
+    # Radius: drag the selected entity's handle outwards to about 60 px, then type an exact value on the other.
+    handle = graph.editor(node, "e.radiusHandle(e.entity())")
+    target = (FISH_TWO[0] + 60 * 0.7071, FISH_TWO[1] - 60 * 0.7071)
+    graph.drag_image(node, [tuple(handle), target])
+    assert graph.document(node)["entities"][1]["radius"] == pytest.approx(60, abs=2)
+    radius_input = graph.page.locator("[data-testid=da-row-1] [data-testid=da-radius]")
+    radius_input.fill("45")
+    radius_input.press("Enter")
+    graph.wait_editor(node, "e.doc.entities[0].radius === 45")
+
+    # A one-click background anchor: a held entity away from both fish, with negative clicks on them.
+    graph.page.click("[data-testid=da-background]")
+    graph.wait_masks(node, 3)
+    doc = graph.document(node)
+    background = doc["entities"][2]
+    assert background["label"] == "background" and background["anchor"] is True
+    assert len(background["points"]) == 1
+    assert {(c["x"], c["y"], c["positive"]) for c in background["clicks"][1:]} == {(366, 325, False), (714, 250, False)}
+
+    # Timing: fish two starts at frame 3 and arrives at frame 10.
+    start = graph.page.locator("[data-testid=da-row-2] [data-testid=da-start]")
+    start.fill("3")
+    start.press("Enter")
+    end = graph.page.locator("[data-testid=da-row-2] [data-testid=da-end]")
+    end.fill("10")
+    end.press("Enter")
+    frames = graph.document(node)["entities"][1]["frames"]
+    assert frames[0] == 3 and frames[-1] == 10 and all(b > a for a, b in zip(frames, frames[1:]))
+
+    # Scrub to the last frame: the editor shows every entity's resampled position and the Gaussian at that frame.
+    slider = graph.page.locator("[data-testid=da-scrub]")
+    slider.focus()
+    slider.press("End")
+    graph.wait_editor(node, "e.frame === 13 && e.gaussian.image && JSON.parse(e.gaussian.key).frame === 13")
+    graph.shot("scrubbed_to_last_frame_with_gaussian")
+    track_ends = graph.editor(node, "e.preview.tracks.map((t) => t[t.length - 1])")
+    assert track_ends[0] == pytest.approx(list(FISH_ONE_PATH[-1]), abs=2)
+    assert track_ends[2] == pytest.approx(graph.document(node)["entities"][2]["points"][0], abs=1e-6)
+
+    # The value is the pack's JSON and the Python parser reads it unchanged.
+    doc = graph.document(node)
+    assert doc["format"] == "draganything/trajectories" and doc["version"] == 1
+    assert (doc["width"], doc["height"], doc["image"], doc["num_frames"]) == (*IMAGE_SIZE, graph.first_frame_name, 14)
+    parsed = parse_trajectories(graph.value(node))
+    assert [e.id for e in parsed] == ["1", "2", "3"]
+    assert [e.anchor for e in parsed] == [False, False, True]
+    assert parsed.entities[0].radius == 45 and parsed.entities[1].radius == pytest.approx(60, abs=2)
+    assert parsed.entities[0].points.tolist() == [list(map(float, p)) for p in doc["entities"][0]["points"]]
+    assert parsed.entities[1].frames.tolist() == doc["entities"][1]["frames"]
+
+    # Save and reload the workflow (through JSON text, like a file): the editor comes back with the same value.
+    saved = json.dumps(graph.page.evaluate("() => app.graph.serialize()"))
+    assert "draganything_first_frame" in saved  # the embedded first-frame copy travels with the workflow
+    graph.page.evaluate("(text) => app.loadGraphData(JSON.parse(text))", saved)
+    graph.wait_editor(node, "e.image && e.preview && e.doc.entities.length === 3")
+    assert graph.document(node) == doc
+    graph.shot("reloaded_workflow")
+
+    # The frontend turns the graph into a prompt with the value untouched and the editor widget left out.
+    prompt = graph.graph_to_prompt()
+    inputs = prompt[str(node)]["inputs"]
+    assert set(inputs) == {"trajectories", "tracks_frames", "image"}
+    assert json.loads(inputs["trajectories"]) == doc
+
+    # Queue it: the Python node parses the value, segments the three entities and reports them.
+    preview = graph.add_node("PreviewAny", (1000, 80))
+    graph.connect(node, 3, preview, "source")
+    prompt_id = graph.queue_prompt()
+    entry = server.wait(prompt_id, timeout=600)
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    info = entry["outputs"][str(preview)]["text"][0]
+    assert info.startswith("3 entity masks"), info
+    graph.shot("queued_and_executed")
+
+
+def test_typed_official_demo_and_kjnodes_values_update_the_canvas(graph, official_demo_dir):
+    _, node = graph.build_editor_graph()
+    textarea = graph.page.locator(".comfy-multiline-input").first
+
+    demo = (official_demo_dir / "fish_@" / "demo.json").read_text()
+    textarea.fill(demo)
+    graph.wait_editor(node, "e.doc.entities.length === 2 && e.preview")
+    assert graph.editor(node, "e.doc.entities.map((x) => x.points.length)") == [20, 20]
+    assert graph.editor(node, "e.doc.entities.map((x) => x.mask_name)") == ["1_fish1.jpg", "1_fish2.jpg"]
+    # Nothing was rewritten: what the user pasted is what the node receives.
+    assert graph.value(node) == demo
+    graph.shot("official_demo_json")
+
+    kjnodes = "[[{'x': 100, 'y': 100}, {'x': 300, 'y': 200}], [{'x': 800, 'y': 500}]]"
+    textarea.fill(kjnodes)
+    graph.wait_editor(node, "e.doc.entities.length === 2 && e.doc.entities[1].points.length === 1")
+    assert graph.editor(node, "e.doc.entities[0].points") == [[100, 100], [300, 200]]
+    graph.shot("kjnodes_string")
+
+    # Editing after a paste writes the pack's own format, keeping what was imported.
+    graph.click_image(node, 560, 600)
+    doc = graph.document(node)
+    assert doc["format"] == "draganything/trajectories" and len(doc["entities"]) == 3
+
+    textarea.fill("{not json")
+    graph.wait_editor(node, "e.status.startsWith('Value not readable')")
+    assert "not valid JSON" in graph.editor(node, "e.status")
+
+
+def test_editor_undo_redo_and_keys_do_not_reach_the_graph(graph):
+    load, node = graph.build_editor_graph()
+    graph.click_image(node, *FISH_ONE)
+    graph.drag_image(node, FISH_ONE_PATH)
+    graph.click_image(node, *FISH_TWO)
+    graph.wait_editor(node, "e.doc.entities.length === 2")
+    depth = graph.graph_undo_depth()
+    node_count = graph.page.evaluate("() => app.graph.nodes.length")
+
+    keys = graph.page.locator("[data-testid=da-keys]")
+    keys.press("Control+z")
+    graph.wait_editor(node, "e.doc.entities.length === 1")
+    keys.press("Control+z")
+    graph.wait_editor(node, "e.doc.entities.length === 1 && e.doc.entities[0].points.length === 1")
+    keys.press("Control+Shift+z")
+    graph.wait_editor(node, "e.doc.entities[0].points.length > 1")
+    keys.press("Control+y")
+    graph.wait_editor(node, "e.doc.entities.length === 2")
+    # The graph's own undo did not run (its queue did not shrink) and the nodes are all still there.
+    assert graph.graph_undo_depth() >= depth
+    assert graph.page.evaluate("() => app.graph.nodes.length") == node_count
+
+    # Delete removes the selected entity, not the selected node.
+    graph.page.evaluate("(id) => app.canvas.selectNode(app.graph.getNodeById(id))", node)
+    graph.page.locator("[data-testid=da-row-2] .da-swatch").click()
+    keys.press("Delete")
+    graph.wait_editor(node, "e.doc.entities.length === 1")
+    assert graph.page.evaluate("(id) => !!app.graph.getNodeById(id)", node)
+
+    # The graph's undo (focus on the canvas) still works and the editor follows it.
+    graph.page.mouse.click(1300, 800)
+    before = graph.document(node)
+    graph.page.keyboard.press("Control+z")
+    graph.page.wait_for_function(
+        "(n) => JSON.parse(app.graph.getNodeById(n).widgets[0].value).entities.length === 2", arg=node, timeout=20_000)
+    assert len(graph.document(node)["entities"]) == len(before["entities"]) + 1
+
+    # The help tooltip lists the shortcuts.
+    graph.page.hover("[data-testid=da-help]")
+    assert graph.page.locator(".da-help-card").is_visible()
+    assert "Ctrl+Z" in graph.page.locator(".da-help-card").inner_text()
+    graph.shot("help_tooltip")
+
+
+def test_copy_and_paste_of_the_node_keeps_the_trajectories(graph):
+    _, node = graph.build_editor_graph()
+    draw_two_fish(graph, node)
+    graph.wait_editor(node, "e.doc.entities.length === 2")
+    value = graph.value(node)
+
+    graph.page.evaluate("(id) => app.canvas.selectNode(app.graph.getNodeById(id), false)", node)
+    graph.page.mouse.click(1300, 800)
+    graph.page.evaluate("(id) => app.canvas.selectNode(app.graph.getNodeById(id), false)", node)
+    graph.page.keyboard.press("Control+c")
+    graph.page.mouse.move(1100, 500)
+    graph.page.keyboard.press("Control+v")
+    graph.page.wait_for_function(
+        "() => app.graph.nodes.filter((n) => n.comfyClass === 'DragAnythingTrajectories').length === 2", timeout=20_000)
+    pasted = graph.page.evaluate(
+        "(id) => app.graph.nodes.find((n) => n.comfyClass === 'DragAnythingTrajectories' && n.id !== id).id", node)
+    assert graph.value(pasted) == value
+    graph.wait_editor(pasted, "e.doc.entities.length === 2 && !!e.image")
+    graph.shot("pasted_node")
+
+
+def test_dropped_picture_is_uploaded_and_a_shared_workflow_shows_the_embedded_copy(
+        graph, server, first_frame_path, new_page, artifacts):
+    graph.reset_view()
+    node = graph.add_node("DragAnythingTrajectories", (420, 30))
+    graph.wait_editor(node, "e.status.startsWith('No first frame')")
+    graph.shot("no_first_frame_yet")
+
+    payload = list(first_frame_path.read_bytes())
+    graph.page.evaluate(
+        """([id, bytes]) => { const e = app.graph.getNodeById(id).draganythingEditor;
+           const file = new File([new Uint8Array(bytes)], 'dropped_fish.jpg', { type: 'image/jpeg' });
+           const data = new DataTransfer(); data.items.add(file);
+           e.root.dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true })); }""",
+        [node, payload])
+    graph.wait_editor(node, "e.image && e.imageSource === 'document'")
+    doc = graph.document(node)
+    assert doc["image"] == "dropped_fish.jpg" and (doc["width"], doc["height"]) == IMAGE_SIZE
+    uploaded = server.base_directory / "input" / "dropped_fish.jpg"
+    assert uploaded.read_bytes() == first_frame_path.read_bytes()
+    graph.click_image(node, *FISH_ONE)
+    graph.wait_masks(node, 1)
+    graph.shot("dropped_picture")
+
+    # Someone opens the shared workflow without the picture in their input folder: the editor shows the copy
+    # embedded in the workflow, keeps the points in the original pixels and says what to do.
+    doc = graph.document(node)
+    workflow = graph.page.evaluate("() => JSON.stringify(app.graph.serialize())")
+    uploaded.unlink()
+    recipient = type(graph)(new_page(), artifacts)
+    recipient.shots = graph.shots
+    recipient.page.evaluate("(text) => app.loadGraphData(JSON.parse(text))", workflow)
+    recipient.wait_editor(node, "e.image && e.imageSource === 'embedded'")
+    assert "not in your input folder" in recipient.editor(node, "e.status")
+    assert recipient.document(node) == doc
+    assert recipient.editor(node, "Math.max(e.image.naturalWidth, e.image.naturalHeight)") <= 384
+    recipient.shot("shared_workflow_embedded_copy")
+
+
+def test_vue_node_renderer(graph):
+    graph.page.evaluate("() => app.extensionManager.setting.set('Comfy.VueNodes.Enabled', true)")
+    graph.page.wait_for_timeout(500)
+    try:
+        _, node = graph.build_editor_graph()
+        graph.page.wait_for_selector(f"[data-node-id='{node}'] .da-editor", timeout=20_000)
+        node_pos = graph.node_pos(node)
+        draw_two_fish(graph, node)
+        graph.wait_editor(node, "e.doc.entities.length === 2")
+        doc = graph.document(node)
+        assert doc["entities"][0]["points"][0] == list(FISH_ONE)
+        assert doc["entities"][1]["points"][-1] == pytest.approx(list(FISH_TWO_PATH[-1]), abs=3)
+        # A drag inside the editor draws; it does not move the Vue node.
+        assert graph.node_pos(node) == node_pos
+        graph.page.click(f"[data-node-id='{node}'] [data-testid=da-background]")
+        graph.wait_editor(node, "e.doc.entities.length === 3")
+        graph.wait_masks(node, 3)
+        graph.shot("vue_nodes_two_entities_and_background")
+    finally:
+        graph.page.evaluate("() => app.extensionManager.setting.set('Comfy.VueNodes.Enabled', false)")
