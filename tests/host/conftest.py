@@ -83,6 +83,8 @@ class ComfyServer:
             "--base-directory", str(self.base_directory),
             "--disable-all-custom-nodes", "--whitelist-custom-nodes", PACK_FOLDER,
             "--database-url", "sqlite:///:memory:", "--disable-auto-launch", "--log-stdout",
+            # Keep diffusion weights in fp16 (cast to fp32 per layer on the CPU): halves the server's memory.
+            "--fp16-unet",
         ]
         log = open(self.log_path, "w")
         self._process = subprocess.Popen(command, cwd=self.comfyui_dir, stdout=log, stderr=subprocess.STDOUT)
@@ -150,6 +152,14 @@ class ComfyServer:
     def run(self, prompt: dict, timeout: float = 900) -> dict:
         return self.wait(self.queue(prompt), timeout)
 
+    @staticmethod
+    def error_message(entry: dict) -> str:
+        """The exception message of a failed prompt, as the UI's error dialog shows it."""
+        for kind, data in entry["status"].get("messages", []):
+            if kind == "execution_error":
+                return data["exception_message"]
+        return ""
+
     def messages_of(self, prompt_id: str, kind: str) -> list[dict]:
         return [m["data"] for m in list(self.messages) if m.get("type") == kind
                 and m.get("data", {}).get("prompt_id") == prompt_id]
@@ -160,16 +170,21 @@ class ComfyServer:
 
         async def listen():
             async with aiohttp.ClientSession() as session:
-                async with session.ws_connect(f"ws://127.0.0.1:{self.port}/ws?clientId={self.client_id}") as ws:
-                    while not self._stop.is_set():
-                        try:
-                            message = await ws.receive(timeout=1)
-                        except asyncio.TimeoutError:
-                            continue
-                        if message.type == aiohttp.WSMsgType.TEXT:
-                            self.messages.append(json.loads(message.data))
-                        elif message.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
-                            return
+                while not self._stop.is_set():
+                    try:
+                        async with session.ws_connect(
+                                f"ws://127.0.0.1:{self.port}/ws?clientId={self.client_id}") as socket:
+                            while not self._stop.is_set():
+                                try:
+                                    message = await socket.receive(timeout=1)
+                                except asyncio.TimeoutError:
+                                    continue
+                                if message.type == aiohttp.WSMsgType.TEXT:
+                                    self.messages.append(json.loads(message.data))
+                                elif message.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                                    break
+                    except aiohttp.ClientError:
+                        await asyncio.sleep(1)
 
         asyncio.run(listen())
 
@@ -182,22 +197,36 @@ class PromptRejected(Exception):
         super().__init__(json.dumps(body, indent=1))
 
 
-def error_message(entry: dict) -> str:
-    """The exception message of a failed prompt, as the UI's error dialog shows it."""
-    for kind, data in entry["status"].get("messages", []):
-        if kind == "execution_error":
-            return data["exception_message"]
-    return ""
-
-
 @pytest.fixture(scope="session")
 def comfyui_dir() -> Path:
     return comfyui_dir_or_skip()
 
 
+EXAMPLE_INPUT = "draganything_example.png"
+
+
 @pytest.fixture(scope="session")
 def host_base(comfyui_dir, tmp_path_factory) -> Path:
-    return make_base_directory(tmp_path_factory.mktemp("comfy_base"))
+    import shutil
+
+    base = make_base_directory(tmp_path_factory.mktemp("comfy_base"))
+    shutil.copy(PROJECT_DIR / "draganything" / "assets" / "example" / "image.png", base / "input" / EXAMPLE_INPUT)
+    return base
+
+
+@pytest.fixture(scope="session")
+def random_models(comfyui_dir, host_base) -> dict[str, str]:
+    """Full-size random checkpoints in the real layouts (made once into CACHE_DIR), linked into the server's
+    models folders. Returns the names the loader nodes list."""
+    script = Path(__file__).with_name("make_random_checkpoints.py")
+    files = [CACHE_DIR / "svd_random.safetensors", CACHE_DIR / "sd15_random.safetensors",
+             CACHE_DIR / "DragAnything" / "diffusion_pytorch_model.safetensors"]
+    if not all(file.exists() for file in files):
+        subprocess.run([sys.executable, str(script), "--comfyui-dir", str(comfyui_dir), "--out", str(CACHE_DIR)],
+                       check=True, timeout=3600)
+    make_base_directory(host_base, {"checkpoints": files[:2], "draganything": [CACHE_DIR / "DragAnything"]})
+    return {"svd": files[0].name, "sd15": files[1].name,
+            "controlnet": "DragAnything/diffusion_pytorch_model.safetensors"}
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,297 @@
+"""Writes the example workflows from one description each: the UI workflow (<name>.json, what the frontend lists
+as this pack's templates), its thumbnail (<name>.jpg) and the API-format twin (api/<name>.json, what the host
+tests queue). Run from the project root after changing a graph:
+
+    python example_workflows/make_examples.py
+
+The templates carry the official settings (576x320, 14 frames, fps 7, motion bucket 128, augmentation 0.02;
+25 Euler/Karras steps, per-frame CFG 1 -> 3). tests/host/test_example_workflows.py checks them against a
+running host and queues every twin.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PROJECT_DIR = HERE.parent
+
+EXAMPLE_IMAGE = "draganything_example.png"
+OFFICIAL = {"width": 576, "height": 320, "video_frames": 14, "fps": 7, "motion_bucket_id": 128,
+            "augmentation_level": 0.02, "steps": 25, "cfg": 3.0, "min_cfg": 1.0, "sampler_name": "euler",
+            "scheduler": "karras"}
+
+SVD_FILE = "svd.safetensors"
+SD15_FILE = "v1-5-pruned-emaonly-fp16.safetensors"
+CONTROLNET_FILE = "draganything.safetensors"
+MODELS = {
+    SVD_FILE: {"name": SVD_FILE, "directory": "checkpoints",
+               "url": "https://huggingface.co/stabilityai/stable-video-diffusion-img2vid/resolve/main/svd.safetensors"},
+    SD15_FILE: {"name": SD15_FILE, "directory": "checkpoints",
+                "url": "https://huggingface.co/Comfy-Org/stable-diffusion-v1-5-archive/resolve/main/"
+                       "v1-5-pruned-emaonly-fp16.safetensors"},
+    CONTROLNET_FILE: {"name": CONTROLNET_FILE, "directory": "draganything",
+                      "url": "https://huggingface.co/weijiawu/DragAnything/resolve/main/"
+                             "diffusion_pytorch_model.safetensors"},
+}
+
+# Widget inputs of every node used, in the order the frontend stores them in widgets_values. "+control" marks
+# an INT seed followed by its control_after_generate value. Checked against /object_info by the host tests.
+WIDGETS = {
+    "LoadImage": ["image", "+upload"],
+    "ImageOnlyCheckpointLoader": ["ckpt_name"],
+    "CheckpointLoaderSimple": ["ckpt_name"],
+    "SVD_img2vid_Conditioning": ["width", "height", "video_frames", "motion_bucket_id", "fps", "augmentation_level"],
+    "VideoLinearCFGGuidance": ["min_cfg"],
+    "KSampler": ["seed", "+control", "steps", "cfg", "sampler_name", "scheduler", "denoise"],
+    "VAEDecode": [],
+    "SaveAnimatedWEBP": ["filename_prefix", "fps", "lossless", "quality", "method"],
+    "PreviewImage": [],
+    "DragAnythingControlNetLoader": ["controlnet_name", "dtype"],
+    "DragAnythingTrajectories": ["trajectories", "tracks_frames"],
+    "DragAnythingEntityEmbeddings": ["seed", "+control", "width", "height", "framing", "timestep", "ensemble_size"],
+    "DragAnythingConditions": ["entity_mode", "resampling", "framing", "radius_overrides", "preview_width",
+                               "preview_height", "preview_frames"],
+    "DragAnythingApply": ["strength", "start_percent", "end_percent"],
+    "DragAnythingSVDSampler": ["seed", "+control", "videos", "width", "height", "video_frames", "steps", "cfg",
+                               "min_cfg", "sampler_name", "scheduler", "fps", "motion_bucket_id",
+                               "augmentation_level", "strength"],
+    "DragAnythingVisualizeTrajectories": ["framing", "resampling"],
+}
+# Socket inputs (links) in declaration order, and outputs (name, type).
+SOCKETS = {
+    "LoadImage": ([], [("IMAGE", "IMAGE"), ("MASK", "MASK")]),
+    "ImageOnlyCheckpointLoader": ([], [("MODEL", "MODEL"), ("CLIP_VISION", "CLIP_VISION"), ("VAE", "VAE")]),
+    "CheckpointLoaderSimple": ([], [("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE")]),
+    "SVD_img2vid_Conditioning": ([("clip_vision", "CLIP_VISION"), ("init_image", "IMAGE"), ("vae", "VAE")],
+                                 [("positive", "CONDITIONING"), ("negative", "CONDITIONING"), ("latent", "LATENT")]),
+    "VideoLinearCFGGuidance": ([("model", "MODEL")], [("MODEL", "MODEL")]),
+    "KSampler": ([("model", "MODEL"), ("positive", "CONDITIONING"), ("negative", "CONDITIONING"),
+                  ("latent_image", "LATENT")], [("LATENT", "LATENT")]),
+    "VAEDecode": ([("samples", "LATENT"), ("vae", "VAE")], [("IMAGE", "IMAGE")]),
+    "SaveAnimatedWEBP": ([("images", "IMAGE")], []),
+    "PreviewImage": ([("images", "IMAGE")], []),
+    "DragAnythingControlNetLoader": ([], [("controlnet", "DRAGANYTHING_CONTROLNET")]),
+    "DragAnythingTrajectories": ([("image", "IMAGE"), ("sam", "DRAGANYTHING_SAM"), ("tracks", "TRACKS"),
+                                  ("masks", "MASK")],
+                                 [("trajectories", "DRAGANYTHING_TRAJECTORIES"), ("masks", "MASK"),
+                                  ("tracks", "TRACKS"), ("info", "STRING")]),
+    "DragAnythingEntityEmbeddings": ([("model", "MODEL"), ("clip", "CLIP"), ("vae", "VAE"), ("image", "IMAGE"),
+                                      ("masks", "MASK")], [("embeddings", "DRAGANYTHING_EMBEDDINGS")]),
+    "DragAnythingConditions": ([("trajectories", "DRAGANYTHING_TRAJECTORIES"), ("masks", "MASK"),
+                                ("embeddings", "DRAGANYTHING_EMBEDDINGS"), ("image", "IMAGE")],
+                               [("conditions", "DRAGANYTHING_CONDITIONS"), ("preview", "IMAGE")]),
+    "DragAnythingApply": ([("positive", "CONDITIONING"), ("negative", "CONDITIONING"),
+                           ("controlnet", "DRAGANYTHING_CONTROLNET"), ("conditions", "DRAGANYTHING_CONDITIONS")],
+                          [("positive", "CONDITIONING"), ("negative", "CONDITIONING")]),
+    "DragAnythingSVDSampler": ([("model", "MODEL"), ("clip_vision", "CLIP_VISION"), ("vae", "VAE"),
+                                ("image", "IMAGE"), ("controlnet", "DRAGANYTHING_CONTROLNET"),
+                                ("conditions", "DRAGANYTHING_CONDITIONS")],
+                               [("images", "IMAGE"), ("latent", "LATENT")]),
+    "DragAnythingVisualizeTrajectories": ([("images", "IMAGE"), ("trajectories", "DRAGANYTHING_TRAJECTORIES"),
+                                           ("masks", "MASK"), ("conditions", "DRAGANYTHING_CONDITIONS")],
+                                          [("images", "IMAGE")]),
+}
+
+
+@dataclass
+class Node:
+    id: int
+    type: str
+    widgets: dict = field(default_factory=dict)
+    links: dict = field(default_factory=dict)  # input name -> (node id, output index)
+    title: str | None = None
+    pos: tuple[int, int] = (0, 0)
+
+
+def trajectories_json(entity_ids: list[str]) -> str:
+    """The shipped example scene's entities (a car, a balloon, the road held still), spread over any length."""
+    sys.path.insert(0, str(PROJECT_DIR))
+    from draganything.assets import EXAMPLE_TRAJECTORIES
+
+    document = json.loads(EXAMPLE_TRAJECTORIES.read_text())
+    document["num_frames"] = None
+    document["image"] = EXAMPLE_IMAGE
+    entities = {entity["id"]: entity for entity in document["entities"]}
+    document["entities"] = [dict(entities[name], frames=None, mask_name=None) for name in entity_ids]
+    return json.dumps(document, indent=1)
+
+
+def shared_front(nodes: list[Node], entity_ids: list[str]) -> None:
+    """Loaders, first frame, trajectories, entity embeddings and conditions (ids 1-7)."""
+    nodes += [
+        Node(1, "LoadImage", {"image": EXAMPLE_IMAGE, "+upload": "image"}, pos=(0, 0), title="First frame"),
+        Node(2, "ImageOnlyCheckpointLoader", {"ckpt_name": SVD_FILE}, pos=(0, 420), title="Load SVD img2vid"),
+        Node(3, "CheckpointLoaderSimple", {"ckpt_name": SD15_FILE}, pos=(0, 620),
+             title="Load SD-1.5 (entity features; officially ChilloutMix)"),
+        Node(4, "DragAnythingControlNetLoader", {"controlnet_name": CONTROLNET_FILE, "dtype": "auto"}, pos=(0, 820)),
+        Node(5, "DragAnythingTrajectories", {"trajectories": trajectories_json(entity_ids), "tracks_frames": 14},
+             {"image": (1, 0)}, pos=(360, 0)),
+        Node(6, "DragAnythingEntityEmbeddings",
+             {"seed": 0, "+control": "fixed", "width": OFFICIAL["width"], "height": OFFICIAL["height"],
+              "framing": "center_crop", "timestep": 261, "ensemble_size": 8},
+             {"model": (3, 0), "clip": (3, 1), "vae": (3, 2), "image": (1, 0), "masks": (5, 1)}, pos=(760, 420)),
+        Node(7, "DragAnythingConditions",
+             {"entity_mode": "trained", "resampling": "pchip", "framing": "center_crop", "radius_overrides": "",
+              "preview_width": OFFICIAL["width"], "preview_height": OFFICIAL["height"],
+              "preview_frames": OFFICIAL["video_frames"]},
+             {"trajectories": (5, 0), "masks": (5, 1), "embeddings": (6, 0), "image": (1, 0)}, pos=(1120, 0)),
+        Node(8, "PreviewImage", {}, {"images": (7, 1)}, pos=(1480, 0), title="Conditioning preview"),
+    ]
+
+
+def composable() -> list[Node]:
+    nodes: list[Node] = []
+    shared_front(nodes, ["car"])
+    nodes += [
+        Node(9, "SVD_img2vid_Conditioning", {key: OFFICIAL[key] for key in WIDGETS["SVD_img2vid_Conditioning"]},
+             {"clip_vision": (2, 1), "init_image": (1, 0), "vae": (2, 2)}, pos=(760, 820)),
+        Node(10, "DragAnythingApply", {"strength": 1.0, "start_percent": 0.0, "end_percent": 1.0},
+             {"positive": (9, 0), "negative": (9, 1), "controlnet": (4, 0), "conditions": (7, 0)}, pos=(1120, 520)),
+        Node(11, "VideoLinearCFGGuidance", {"min_cfg": OFFICIAL["min_cfg"]}, {"model": (2, 0)}, pos=(1120, 820)),
+        Node(12, "KSampler",
+             {"seed": 0, "+control": "fixed", "steps": OFFICIAL["steps"], "cfg": OFFICIAL["cfg"],
+              "sampler_name": OFFICIAL["sampler_name"], "scheduler": OFFICIAL["scheduler"], "denoise": 1.0},
+             {"model": (11, 0), "positive": (10, 0), "negative": (10, 1), "latent_image": (9, 2)}, pos=(1480, 520)),
+        Node(13, "VAEDecode", {}, {"samples": (12, 0), "vae": (2, 2)}, pos=(1840, 520)),
+        Node(14, "SaveAnimatedWEBP", {"filename_prefix": "DragAnything/composable", "fps": float(OFFICIAL["fps"]),
+                                      "lossless": False, "quality": 90, "method": "default"},
+             {"images": (13, 0)}, pos=(2100, 520)),
+    ]
+    return nodes
+
+
+def one_node(entity_ids: list[str], prefix: str) -> list[Node]:
+    nodes: list[Node] = []
+    shared_front(nodes, entity_ids)
+    sampler_widgets = {"seed": 0, "+control": "fixed", "videos": 1, "strength": 1.0,
+                       **{key: OFFICIAL[key] for key in ("width", "height", "video_frames", "steps", "cfg", "min_cfg",
+                                                         "sampler_name", "scheduler", "fps", "motion_bucket_id",
+                                                         "augmentation_level")}}
+    nodes += [
+        Node(9, "DragAnythingSVDSampler", sampler_widgets,
+             {"model": (2, 0), "clip_vision": (2, 1), "vae": (2, 2), "image": (1, 0), "controlnet": (4, 0),
+              "conditions": (7, 0)}, pos=(1120, 520)),
+        Node(10, "DragAnythingVisualizeTrajectories", {"framing": "center_crop", "resampling": "pchip"},
+             {"images": (9, 0), "trajectories": (5, 0), "conditions": (7, 0)}, pos=(1480, 520)),
+        Node(11, "SaveAnimatedWEBP", {"filename_prefix": f"DragAnything/{prefix}", "fps": float(OFFICIAL["fps"]),
+                                      "lossless": False, "quality": 90, "method": "default"},
+             {"images": (9, 0)}, pos=(1840, 520)),
+        Node(12, "SaveAnimatedWEBP", {"filename_prefix": f"DragAnything/{prefix}_tracks",
+                                      "fps": float(OFFICIAL["fps"]), "lossless": False, "quality": 90,
+                                      "method": "default"},
+             {"images": (10, 0)}, pos=(1840, 860)),
+    ]
+    return nodes
+
+
+NOTES = {
+    "draganything_composable_ksampler": (
+        "DragAnything with the stock sampler: SVD img2vid conditioning, **Apply DragAnything** on positive and "
+        "negative, VideoLinearCFGGuidance (1 -> 3) and KSampler (Euler, Karras, 25 steps), saved as animated WEBP. "
+        "The car follows its path. Put the models in the folders the loaders name, and the first frame in input/ "
+        "(draganything_example.png ships with the pack in draganything/assets/example/image.png)."),
+    "draganything_one_node_sampler": (
+        "The **DragAnything SVD Sampler** runs the same graph in one node with the official settings; the "
+        "overlay shows the balloon's path next to the Gaussian conditioning."),
+    "draganything_entities_and_anchor": (
+        "Several entities at once: the car and the balloon move, the road is a hold-still anchor (one point, "
+        "anchor: true) so the background and camera stay put."),
+}
+GRAPHS = {
+    "draganything_composable_ksampler": composable,
+    "draganything_one_node_sampler": lambda: one_node(["balloon"], "one_node"),
+    "draganything_entities_and_anchor": lambda: one_node(["road", "car", "balloon"], "entities_and_anchor"),
+}
+
+
+def widget_values(node: Node) -> list:
+    names = WIDGETS[node.type]
+    missing = [name for name in names if name not in node.widgets]
+    if missing or set(node.widgets) - set(names):
+        raise ValueError(f"node {node.id} ({node.type}): widgets {sorted(node.widgets)} vs {names}")
+    return [node.widgets[name] for name in names]
+
+
+def ui_workflow(name: str, nodes: list[Node]) -> dict:
+    links, by_output = [], {}
+    for node in nodes:
+        inputs = SOCKETS[node.type][0]
+        for slot, (input_name, kind) in enumerate(inputs):
+            if input_name in node.links:
+                origin, origin_slot = node.links[input_name]
+                link_id = len(links) + 1
+                links.append([link_id, origin, origin_slot, node.id, slot, kind])
+                by_output.setdefault((origin, origin_slot), []).append(link_id)
+    link_of = {(link[3], link[4]): link[0] for link in links}
+    ui_nodes = []
+    for order, node in enumerate(nodes):
+        inputs, outputs = SOCKETS[node.type]
+        properties = {"Node name for S&R": node.type}
+        models = [MODELS[value] for value in node.widgets.values() if isinstance(value, str) and value in MODELS]
+        if models:
+            properties["models"] = models
+        ui_node = {
+            "id": node.id, "type": node.type, "pos": list(node.pos), "size": [320, 260], "flags": {},
+            "order": order, "mode": 0,
+            "inputs": [{"name": input_name, "type": kind, "link": link_of.get((node.id, slot))}
+                       for slot, (input_name, kind) in enumerate(inputs)],
+            "outputs": [{"name": output_name, "type": kind, "links": by_output.get((node.id, slot), []),
+                         "slot_index": slot} for slot, (output_name, kind) in enumerate(outputs)],
+            "properties": properties,
+            "widgets_values": widget_values(node),
+        }
+        if node.title:
+            ui_node["title"] = node.title
+        ui_nodes.append(ui_node)
+    note_id = max(node.id for node in nodes) + 1
+    ui_nodes.append({"id": note_id, "type": "MarkdownNote", "pos": [0, -260], "size": [700, 200], "flags": {},
+                     "order": len(nodes), "mode": 0, "inputs": [], "outputs": [],
+                     "properties": {}, "widgets_values": [NOTES[name]], "title": "About this workflow"})
+    return {"last_node_id": note_id, "last_link_id": len(links), "nodes": ui_nodes, "links": links, "groups": [],
+            "config": {}, "extra": {"ds": {"scale": 0.8, "offset": [40, 300]}}, "version": 0.4}
+
+
+def api_prompt(nodes: list[Node]) -> dict:
+    prompt = {}
+    for node in nodes:
+        inputs = {name: value for name, value in node.widgets.items() if not name.startswith("+")}
+        inputs.update({name: [str(origin), slot] for name, (origin, slot) in node.links.items()})
+        prompt[str(node.id)] = {"class_type": node.type, "inputs": inputs,
+                                "_meta": {"title": node.title or node.type}}
+    return prompt
+
+
+def thumbnail(path: Path, entity_ids: list[str]) -> None:
+    import cv2
+    import numpy as np
+
+    sys.path.insert(0, str(PROJECT_DIR))
+    from draganything.assets import EXAMPLE_IMAGE as image_path
+    from draganything.trajectory import parse_trajectories
+    from draganything.viz import draw_tracks
+
+    image = cv2.cvtColor(cv2.imread(str(image_path)), cv2.COLOR_BGR2RGB)
+    trajectories = parse_trajectories(trajectories_json(entity_ids))
+    points, visible = trajectories.resampled(14, "pchip")
+    anchors = np.array([entity.anchor for entity in trajectories])
+    frame = draw_tracks(image, points, anchors=anchors, visible=visible)[-1]
+    cv2.imwrite(str(path), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
+
+
+def main() -> None:
+    for name, graph in GRAPHS.items():
+        nodes = graph()
+        (HERE / f"{name}.json").write_text(json.dumps(ui_workflow(name, copy.deepcopy(nodes)), indent=1) + "\n")
+        (HERE / "api" / f"{name}.json").write_text(json.dumps(api_prompt(nodes), indent=1) + "\n")
+        entity_ids = json.loads(nodes[4].widgets["trajectories"])["entities"]
+        thumbnail(HERE / f"{name}.jpg", [entity["id"] for entity in entity_ids])
+        print(f"wrote {name}")
+
+
+if __name__ == "__main__":
+    main()

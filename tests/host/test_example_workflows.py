@@ -1,0 +1,131 @@
+"""The example workflows: official settings, consistency with the host's node definitions, and a real run of
+every API twin on a real server with full-size random-weight models (at 128x64, 2 frames, 1 step)."""
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.host
+
+EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "example_workflows"
+NAMES = sorted(path.stem for path in EXAMPLES_DIR.glob("*.json"))
+OFFICIAL_SVD = {"width": 576, "height": 320, "video_frames": 14, "fps": 7, "motion_bucket_id": 128,
+                "augmentation_level": 0.02}
+OFFICIAL_SAMPLING = {"steps": 25, "cfg": 3.0, "sampler_name": "euler", "scheduler": "karras"}
+WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+LOADER_FOLDERS = {"ImageOnlyCheckpointLoader": ("ckpt_name", "checkpoints"),
+                  "CheckpointLoaderSimple": ("ckpt_name", "checkpoints"),
+                  "DragAnythingControlNetLoader": ("controlnet_name", "draganything")}
+
+
+def ui(name):
+    return json.loads((EXAMPLES_DIR / f"{name}.json").read_text())
+
+
+def api(name):
+    return json.loads((EXAMPLES_DIR / "api" / f"{name}.json").read_text())
+
+
+def test_three_examples_each_with_thumbnail_and_api_twin():
+    assert NAMES == ["draganything_composable_ksampler", "draganything_entities_and_anchor",
+                     "draganything_one_node_sampler"]
+    for name in NAMES:
+        assert (EXAMPLES_DIR / f"{name}.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
+        assert (EXAMPLES_DIR / "api" / f"{name}.json").is_file()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_examples_carry_the_official_settings(name):
+    nodes = api(name).values()
+    svd_settings = [node["inputs"] for node in nodes
+                    if node["class_type"] in ("SVD_img2vid_Conditioning", "DragAnythingSVDSampler")]
+    assert svd_settings
+    for inputs in svd_settings:
+        assert {key: inputs[key] for key in OFFICIAL_SVD} == OFFICIAL_SVD
+    samplers = [node["inputs"] for node in nodes if node["class_type"] in ("KSampler", "DragAnythingSVDSampler")]
+    assert samplers
+    for inputs in samplers:
+        assert {key: inputs[key] for key in OFFICIAL_SAMPLING} == OFFICIAL_SAMPLING
+    for node in nodes:
+        if node["class_type"] == "VideoLinearCFGGuidance":
+            assert node["inputs"]["min_cfg"] == 1.0
+        if node["class_type"] == "DragAnythingSVDSampler":
+            assert node["inputs"]["min_cfg"] == 1.0
+        if node["class_type"] == "DragAnythingEntityEmbeddings":
+            assert (node["inputs"]["timestep"], node["inputs"]["ensemble_size"]) == (261, 8)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_loader_nodes_name_their_model_downloads(name):
+    for node in ui(name)["nodes"]:
+        if node["type"] in LOADER_FOLDERS:
+            _, folder = LOADER_FOLDERS[node["type"]]
+            models = node["properties"]["models"]
+            assert [model["name"] for model in models] == [node["widgets_values"][0]]
+            assert models[0]["directory"] == folder
+            assert models[0]["url"].startswith("https://huggingface.co/")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_ui_workflow_matches_the_host_node_definitions_and_its_api_twin(server, name):
+    info = server.get("/object_info")
+    workflow, prompt = ui(name), api(name)
+    graph_nodes = [node for node in workflow["nodes"] if node["type"] != "MarkdownNote"]
+    assert {str(node["id"]): node["type"] for node in graph_nodes} == \
+        {node_id: node["class_type"] for node_id, node in prompt.items()}
+    for node in graph_nodes:
+        definition = info[node["type"]]["input"]
+        widgets = 0
+        for section in ("required", "optional"):
+            for input_name, spec in definition.get(section, {}).items():
+                kind, options = spec[0], (spec[1] if len(spec) > 1 else {})
+                if (isinstance(kind, list) or kind in WIDGET_TYPES) and not options.get("forceInput"):
+                    widgets += 1 + bool(options.get("control_after_generate")) + bool(options.get("image_upload"))
+        assert len(node["widgets_values"]) == widgets, node["type"]
+    links = {link[0]: link for link in workflow["links"]}
+    for node in graph_nodes:
+        for slot, socket in enumerate(node["inputs"]):
+            if socket["link"] is not None:
+                _, origin, origin_slot, target, target_slot, _ = links[socket["link"]]
+                assert (target, target_slot) == (node["id"], slot)
+                assert prompt[str(node["id"])]["inputs"][socket["name"]] == [str(origin), origin_slot]
+
+
+def small(prompt: dict, models: dict, steps: int = 1) -> dict:
+    """The twin with random-weight models and a size a CPU samples in seconds (aspect close to 576x320)."""
+    prompt = copy.deepcopy(prompt)
+    size = {"width": 128, "height": 64}
+    for node in prompt.values():
+        inputs, kind = node["inputs"], node["class_type"]
+        if kind == "ImageOnlyCheckpointLoader":
+            inputs["ckpt_name"] = models["svd"]
+        elif kind == "CheckpointLoaderSimple":
+            inputs["ckpt_name"] = models["sd15"]
+        elif kind == "DragAnythingControlNetLoader":
+            inputs["controlnet_name"] = models["controlnet"]
+        elif kind in ("SVD_img2vid_Conditioning", "DragAnythingSVDSampler"):
+            inputs.update(size, video_frames=2)
+        elif kind == "DragAnythingEntityEmbeddings":
+            inputs.update(size, ensemble_size=2)
+        elif kind == "DragAnythingConditions":
+            inputs.update(preview_width=128, preview_height=64, preview_frames=2)
+        elif kind == "DragAnythingTrajectories":
+            inputs["tracks_frames"] = 2
+        if "steps" in inputs:
+            inputs["steps"] = steps
+    return prompt
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_api_twin_runs_and_writes_its_video(server, random_models, host_base, name):
+    entry = server.run(small(api(name), random_models))
+    assert entry["status"]["status_str"] == "success", server.error_message(entry)
+    saved = [image for output in entry["outputs"].values() for image in output.get("images", [])
+             if image.get("type") == "output"]
+    assert saved
+    for image in saved:
+        path = host_base / "output" / image["subfolder"] / image["filename"]
+        assert path.is_file() and path.stat().st_size > 0
