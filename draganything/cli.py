@@ -218,7 +218,7 @@ def _read_image(path: Path, input_name: str):
         raise DragAnythingError(input_name, f"there is no file at {str(path)!r}", "Check the path")
     try:
         with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
+            return np.array(image.convert("RGB"))  # a writable copy: torch refuses to wrap read-only memory
     except (UnidentifiedImageError, OSError) as error:
         raise DragAnythingError(input_name, f"{str(path)!r} is not a readable image ({error})",
                                 "Pass a PNG or JPEG first frame") from None
