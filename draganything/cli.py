@@ -206,6 +206,7 @@ class Inputs:
     image_path: Path
     trajectories: Trajectories
     masks: list[np.ndarray]  # one per entity, as read from its file
+    mask_paths: list[Path]
     num_frames: int
     resample: str
 
@@ -323,10 +324,11 @@ def load_inputs(args: argparse.Namespace) -> Inputs:
         folders = list(dict.fromkeys([args.trajectories.parent, args.image.parent]))
 
     _check_aspect(trajectories, image)
-    masks = [read_mask(path) for path in _mask_paths(args.masks, trajectories, folders, image_path)]
+    mask_paths = _mask_paths(args.masks, trajectories, folders, image_path)
+    masks = [read_mask(path) for path in mask_paths]
     num_frames = args.frames or trajectories.num_frames or default_frames
     resample = _auto_resample(trajectories, num_frames) if args.resample == "auto" else args.resample
-    return Inputs(image, image_path, trajectories, masks, num_frames, resample)
+    return Inputs(image, image_path, trajectories, masks, mask_paths, num_frames, resample)
 
 
 def _check_aspect(trajectories, image) -> None:
@@ -451,10 +453,10 @@ def _describe(prepared: Prepared, args: argparse.Namespace) -> list[str]:
     lines = [f"{len(inputs.trajectories)} entities, {conditions.num_frames} frames at {width}x{height}, "
              f"{args.framing} framing, {inputs.resample} resampling, {args.gaussian_mode} Gaussians, "
              f"{args.entity_mode} entity map"]
-    for entity, side in zip(inputs.trajectories, conditions.sides, strict=True):
+    for entity, side, mask in zip(inputs.trajectories, conditions.sides, inputs.mask_paths, strict=True):
         kind = "anchor (holds still)" if entity.anchor else f"{len(entity.points)} point(s)"
         label = f" {entity.label!r}" if entity.label and entity.label != entity.id else ""
-        lines.append(f"  {entity.id}{label}: {kind}, radius {int(side)} px")
+        lines.append(f"  {entity.id}{label}: {kind}, radius {int(side)} px, mask {mask.name}")
     return lines
 
 
