@@ -127,3 +127,16 @@ def tiny_conditions(
     gaussian = torch.rand(num_frames, 3, height, width, generator=generator) * 255
     entity = torch.randn(num_frames, 160, height, width, generator=generator)
     return gaussian, entity
+
+
+def tiny_pipeline(seed: int = 0, *, randomise_controlnet: bool = True):
+    """A DragAnythingPipeline of tiny random components; ``randomise_controlnet=False`` keeps its zero convs."""
+    from .pipeline import DragAnythingPipeline, build_scheduler
+
+    return DragAnythingPipeline(
+        vae=tiny_vae(seed),
+        image_encoder=tiny_image_encoder(seed),
+        unet=tiny_unet(seed),
+        scheduler=build_scheduler(),
+        controlnet=tiny_controlnet(seed, randomise=randomise_controlnet),
+    )
