@@ -101,6 +101,7 @@ export class TrajectoryEditor {
     const toolbar = element("div", "da-toolbar");
     this.anchorButton = this.button(toolbar, "⚓ Hold still", "Hold the selected entity still (A)", () => this.toggleAnchor(), "da-anchor");
     this.button(toolbar, "+ Background anchor", "Keep the background still (B)", () => this.addBackgroundAnchor(), "da-background");
+    this.button(toolbar, "Clear", "Remove every entity (undo brings them back)", () => this.clearEntities(), "da-clear");
     this.undoButton = this.button(toolbar, "↶", "Undo (Ctrl+Z)", () => this.undo(), "da-undo");
     this.redoButton = this.button(toolbar, "↷", "Redo (Ctrl+Shift+Z)", () => this.redo(), "da-redo");
     const framesLabel = element("label", "da-frames-label", { text: "frames" });
@@ -787,6 +788,16 @@ export class TrajectoryEditor {
     this.renderList();
     this.commit();
     this.refreshMasks();
+    this.draw();
+  }
+
+  clearEntities() {
+    this.doc.entities = [];
+    this.masks.clear();
+    this.selectedId = null;
+    this.selectedPoint = null;
+    this.renderList();
+    this.commit();
     this.draw();
   }
 
