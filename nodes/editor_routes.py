@@ -217,6 +217,7 @@ class SamService:
             key = (model_name, image_path, stat.st_mtime_ns, stat.st_size)
             with torch.inference_mode():
                 cached = self._embeddings.get(key)
+                reused = cached is not None
                 if cached is None:
                     predictor.set_image(image)
                     cached = (predictor.features, predictor.original_size, predictor.input_size)
@@ -231,7 +232,7 @@ class SamService:
                     point_coords=prompt.points if len(prompt.points) else None,
                     point_labels=prompt.labels if len(prompt.labels) else None,
                     box=prompt.box, multimask_output=True)
-            return candidates[int(np.argmax(scores))].astype(bool), f"SAM {sam.architecture} ({sam.file_name})"
+            return candidates[int(np.argmax(scores))].astype(bool), f"SAM {sam.architecture} ({sam.file_name})", reused
 
     def _load(self, model_name: str):
         if self._sam is not None and self._model_name == model_name:
@@ -305,11 +306,12 @@ def compute_mask(body: dict) -> dict:
     note = ""
     mask = None
     method = "GrabCut"
+    embedding_cached = False
     if sam_name:
         if not isinstance(sam_name, str):
             raise BadRequest("'sam' must be a checkpoint file name in models/sams")
         try:
-            mask, method = SAM.segment(sam_name, path, image, prompt)
+            mask, method, embedding_cached = SAM.segment(sam_name, path, image, prompt)
         except Exception as error:  # any SAM failure leaves the editor working on the fallback
             log.warning("DragAnything editor: SAM failed, using GrabCut: %s", error)
             note = f"SAM failed ({error}); used the GrabCut fallback"
@@ -327,6 +329,7 @@ def compute_mask(body: dict) -> dict:
         "width": width,
         "height": height,
         "method": method,
+        "embedding_cached": embedding_cached,
         "note": note,
         "radius": circle.radius,
         "centre": [circle.x, circle.y],

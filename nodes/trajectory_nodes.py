@@ -16,7 +16,7 @@ from .compat import ADVANCED
 from .conversions import first_frame_uint8, frames_uint8, masks_bool, to_image, to_mask
 from .segmentation import EntityPrompt, SamModel, segment_with_grabcut, segment_with_sam
 from .types import DragConditions, DragTrajectories, SamModel as SamSocket
-from .values import check_entities
+from .values import check_entities, check_first_points
 
 DEFAULT_RESAMPLING = "pchip"
 DEFAULT_FRAMING = "center_crop"
@@ -107,6 +107,7 @@ class DragAnythingTrajectories(io.ComfyNode):
                 "image", f"the trajectories were drawn on a {parsed.width}x{parsed.height} image but the image "
                 f"input is {width}x{height}",
                 "Connect the image the paths were drawn on, or redraw them on this one")
+        check_first_points(parsed, parsed.width, parsed.height)
         if masks is not None:
             entity_masks = masks_bool(masks)
             if entity_masks.shape[1:] != (parsed.height, parsed.width):
@@ -156,6 +157,7 @@ class DragAnythingEntityMasks(io.ComfyNode):
         frame = first_frame_uint8(image)
         height, width = frame.shape[:2]
         parsed = read_trajectories(entities, None, width, height)
+        check_first_points(parsed, width, height)
         masks, info = segment_entities(frame, parsed, sam)
         check_entities(parsed, masks)
         return io.NodeOutput(to_mask(masks), info, ui=ui.PreviewText(info))

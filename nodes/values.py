@@ -27,25 +27,30 @@ class EntityEmbeddings:
     info: str
 
 
-def check_entities(trajectories: Trajectories, masks: np.ndarray, input_name: str = "masks") -> None:
-    """Trajectory count == mask count, no empty mask, and every entity's first point on its frame."""
-    count = len(trajectories)
-    if masks.shape[0] != count:
-        raise DragAnythingError(
-            input_name, f"there are {masks.shape[0]} masks for {count} trajectories",
-            "Give exactly one mask per entity, in the order of the trajectories (the editor's entity list)")
-    height, width = masks.shape[1:]
-    for index, (entity, mask) in enumerate(zip(trajectories, masks)):
-        if not mask.any():
-            raise DragAnythingError(
-                input_name, f"the mask of entity {index} ({entity.id!r}) is empty",
-                "Select the entity again (click on it) or connect a mask that covers it")
+def check_first_points(trajectories: Trajectories, width: int, height: int) -> None:
+    """Every entity starts on the first frame (only later points may leave it)."""
+    for index, entity in enumerate(trajectories):
         x, y = entity.points[0]
         if not (0 <= x <= width and 0 <= y <= height):
             raise DragAnythingError(
                 "trajectories", f"entity {index} ({entity.id!r}) starts at ({x:g}, {y:g}), off the {width}x{height} "
                 "first frame",
                 "Start every trajectory on the entity it moves; only later points may leave the frame")
+
+
+def check_entities(trajectories: Trajectories, masks: np.ndarray, input_name: str = "masks") -> None:
+    """Trajectory count == mask count, every entity starting on the frame, and no empty mask."""
+    count = len(trajectories)
+    if masks.shape[0] != count:
+        raise DragAnythingError(
+            input_name, f"there are {masks.shape[0]} masks for {count} trajectories",
+            "Give exactly one mask per entity, in the order of the trajectories (the editor's entity list)")
+    check_first_points(trajectories, masks.shape[2], masks.shape[1])
+    for index, (entity, mask) in enumerate(zip(trajectories, masks)):
+        if not mask.any():
+            raise DragAnythingError(
+                input_name, f"the mask of entity {index} ({entity.id!r}) is empty",
+                "Select the entity again (click on it) or connect a mask that covers it")
 
 
 @dataclass(frozen=True)
