@@ -129,7 +129,9 @@ class DragAnythingPipeline(DiffusionPipeline):
     or :func:`load_pipeline`; offloading (``enable_model_cpu_offload``) and ``.to()`` come from diffusers.
     """
 
-    model_cpu_offload_seq = "image_encoder->controlnet->unet->vae"
+    # The ControlNet alternates with the UNet every step, so it stays out of the chain: with model offload it
+    # gets its own hook and stays on the accelerator once used.
+    model_cpu_offload_seq = "image_encoder->unet->vae"
     _optional_components = ["feature_extractor"]
 
     def __init__(
@@ -204,6 +206,8 @@ class DragAnythingPipeline(DiffusionPipeline):
         do_cfg = max_guidance_scale > 1.0
         latent_shape = (num_videos, num_frames, self.vae.config.latent_channels, height // 8, width // 8)
 
+        if generator is not None and seed is not None:
+            raise DragAnythingError("seed", "both a seed and a generator were given", "pass one of them")
         if generator is None:
             generator = torch.Generator("cpu")
             if seed is None:
@@ -272,6 +276,7 @@ class DragAnythingPipeline(DiffusionPipeline):
                 progress.update()
 
         frames = self.decode_latents(latents, decode_chunk_size) if decode else None
+        self.maybe_free_model_hooks()
         return DragAnythingPipelineOutput(frames=frames, latents=latents)
 
     def _encode_image(self, pixels: torch.Tensor, normalize: bool) -> torch.Tensor:

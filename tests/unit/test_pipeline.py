@@ -242,6 +242,7 @@ def test_size_must_be_a_multiple_of_64(pipeline, size):
         ({"preset": "fast"}, "unknown preset 'fast'"),
         ({"noise": torch.zeros(1, NUM_FRAMES, 4, 4, 4)}, r"noise: expected shape \[1, 2, 4, 8, 8\]"),
         ({"num_videos": 0}, "num_videos: must be at least 1"),
+        ({"seed": 1, "generator": torch.Generator()}, "seed: both a seed and a generator"),
     ],
 )
 def test_malformed_inputs_are_rejected(pipeline, conditions, change, message):
