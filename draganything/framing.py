@@ -163,7 +163,8 @@ class Framing:
             return np.asarray(resized)
         import torch
 
-        crop = torch.from_numpy(np.ascontiguousarray(image[y0:y1, x0:x1])).float() / 255.0
+        # torch.tensor copies: the caller's array may be read-only (np.asarray of a PIL image).
+        crop = torch.tensor(image[y0:y1, x0:x1], dtype=torch.float32) / 255.0
         chw = crop.unsqueeze(0) if crop.ndim == 2 else crop.movedim(-1, 0)
         out = torch.nn.functional.interpolate(chw.unsqueeze(0), size=(self.dst_h, self.dst_w), mode="bilinear")[0]
         out = out[0] if crop.ndim == 2 else out.movedim(0, -1)
@@ -192,11 +193,13 @@ def _binary_mask(mask, width: int, height: int) -> np.ndarray:
         )
     if array.dtype == bool:
         return array.astype(np.uint8)
+    # Two passes over the mask instead of np.unique's sort: this runs on every full-size mask of every entity.
+    peak = array.max(initial=0)
+    if peak in (0, 1, 255):
+        on = array == peak
+        if peak == 0 or (on | (array == 0)).all():
+            return on.astype(np.uint8) if peak else np.zeros_like(array, dtype=np.uint8)
     values = np.unique(array)
-    if np.isin(values, (0, 1)).all():
-        return (array == 1).astype(np.uint8)
-    if np.isin(values, (0, 255)).all():
-        return (array == 255).astype(np.uint8)
     raise DragAnythingError(
         "mask",
         f"it is not binary (it holds {len(values)} distinct values between {values.min()} and {values.max()})",
