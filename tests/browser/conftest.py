@@ -53,6 +53,12 @@ def comfyui_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def test_cache_dir() -> Path:
+    """Where expensive generated files (random checkpoints) are kept between runs, outside the repository."""
+    return host.CACHE_DIR
+
+
+@pytest.fixture(scope="session")
 def first_frame_path() -> Path:
     path = FIXTURES_DIR / "official_demo" / FIRST_FRAME_CASE / "demo.jpg"
     if not path.is_file():
