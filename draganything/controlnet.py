@@ -370,6 +370,12 @@ class DragAnythingControlNet(ModelMixin, ConfigMixin):
                 f"it holds {condition_embedding.shape[0]} frames but the sample is {batch_size} x {num_frames}",
                 "embed the conditions for the same number of frames as the latent video",
             )
+        if condition_embedding.shape[-2:] != sample.shape[-2:]:
+            raise DragAnythingError(
+                "condition_embedding",
+                f"it is {tuple(condition_embedding.shape[-2:])} but the latent is {tuple(sample.shape[-2:])}",
+                "build the conditions at the latent size times 8 (the video's pixel size)",
+            )
 
         emb = self.time_embedding_for(timestep, added_time_ids, batch_size)
         emb = emb.repeat_interleave(num_frames, dim=0)

@@ -213,9 +213,12 @@ def test_malformed_conditions_are_rejected(controlnet, gaussian_shape, entity_sh
         controlnet.embed_conditions(torch.zeros(gaussian_shape), torch.zeros(entity_shape))
 
 
-def test_forward_needs_conditions_for_every_frame(controlnet):
+def test_forward_needs_conditions_for_every_frame_and_pixel(controlnet):
     gaussian, entity = tiny_conditions(NUM_FRAMES + 1, HEIGHT, WIDTH)
     with pytest.raises(DragAnythingError, match="condition_embedding"):
         controlnet(**step_inputs())
     with torch.no_grad(), pytest.raises(DragAnythingError, match="frames"):
         controlnet(**step_inputs(), condition_embedding=controlnet.embed_conditions(gaussian, entity))
+    gaussian, entity = tiny_conditions(NUM_FRAMES, HEIGHT, WIDTH * 2)
+    with torch.no_grad(), pytest.raises(DragAnythingError, match=r"it is \(8, 16\) but the latent is \(8, 8\)"):
+        controlnet(**step_inputs(), gaussian=gaussian, entity=entity)
