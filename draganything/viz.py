@@ -406,15 +406,18 @@ def write_png(path, image) -> Path:
 
 
 def write_gif(path, frames, fps: float = DEFAULT_FPS) -> Path:
-    """Write frames as a looping GIF (Pillow, a 256-colour palette per frame).
+    """Write frames as a looping GIF (Pillow; one 256-colour palette for the clip, Floyd-Steinberg dithering).
 
     GIF stores delays in 1/100 s, so `fps` is rounded to that. Like every GIF encoder Pillow merges consecutive
     identical frames into one longer frame: the playback time is exact, the stored frame count can be smaller.
     """
     frames = as_rgb_frames(frames)
     path = _prepare_path(path)
-    # Fast octree quantisation per frame: several times quicker than Pillow's default median cut at equal size.
-    images = [Image.fromarray(frame).quantize(256, method=Image.Quantize.FASTOCTREE) for frame in frames]
+    # One palette for the whole clip (median cut over a few evenly spaced frames), so colours do not flicker from
+    # frame to frame, with error diffusion against banding in gradients (skies, heatmaps).
+    picks = np.unique(np.linspace(0, len(frames) - 1, min(4, len(frames))).round().astype(int))
+    palette = Image.fromarray(np.concatenate(frames[picks, ::2, ::2])).quantize(256, method=Image.Quantize.MEDIANCUT)
+    images = [Image.fromarray(frame).quantize(palette=palette, dither=Image.Dither.FLOYDSTEINBERG) for frame in frames]
     duration = max(10, round(100.0 / fps) * 10)
     images[0].save(path, save_all=True, append_images=images[1:], duration=duration, loop=0, optimize=False)
     return path
