@@ -13,6 +13,7 @@ relative difference is printed in the terminal summary.
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ class OfficialCode:
             text=True,
             env=environment,
             timeout=RUNNER_TIMEOUT_S,
+            check=False,
         )
         if completed.returncode != 0:
             pytest.fail(
@@ -154,6 +156,8 @@ def pytest_terminal_summary(terminalreporter):
     if not _measurements:
         return
     terminalreporter.section("parity with the official DragAnything code (fp32, CPU)")
-    terminalreporter.write_line(f"{'comparison':<58} {'max|diff|':>10} {'relative':>10} {'tolerance':>10} {'max|off|':>10}")
+    terminalreporter.write_line("relative = max|ours - official| / max|official|; rows without a tolerance are recorded only")
+    terminalreporter.write_line(f"{'comparison':<70} {'max|diff|':>10} {'relative':>10} {'tolerance':>10} {'max|off|':>10}")
     for name, max_abs, max_rel, tolerance, scale in _measurements:
-        terminalreporter.write_line(f"{name:<58} {max_abs:>10.3e} {max_rel:>10.3e} {tolerance:>10.1e} {scale:>10.3e}")
+        bound = "-" if math.isnan(tolerance) else f"{tolerance:.1e}"
+        terminalreporter.write_line(f"{name:<70} {max_abs:>10.3e} {max_rel:>10.3e} {bound:>10} {scale:>10.3e}")

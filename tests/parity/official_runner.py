@@ -16,6 +16,7 @@ are not tensors.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import sys
@@ -50,76 +51,44 @@ def job_dtype(job: dict) -> torch.dtype:
     return {"float32": torch.float32, "float64": torch.float64}[job.get("dtype", "float32")]
 
 
-def build_model(model_class, config: dict, weights: str | None, seed: int | None = None):
-    """Build `model_class` from `config`; load `weights` strictly, or perturb every tensor from `seed`.
+def build_component(kind: str, config: dict, weights: str):
+    """An official-side model built from `config` with the state dict in `weights` loaded strictly (fp32)."""
+    if kind == "controlnet":
+        from models.DragAnything import DragAnythingSDVModel
 
-    Perturbing every tensor (zero convolutions and norms included) makes each parameter matter, so a parameter
-    that one implementation maps to the wrong place shows up as a difference.
-    """
-    model = model_class(**config) if not hasattr(model_class, "from_config") else model_class.from_config(config)
-    if weights is not None:
-        model.load_state_dict(load_file(weights), strict=True)
-    elif seed is not None:
-        generator = torch.Generator().manual_seed(seed)
-        with torch.no_grad():
-            for _, tensor in sorted(model.state_dict().items()):
-                if tensor.is_floating_point():
-                    tensor.add_(torch.randn(tensor.shape, generator=generator) * 0.02)
-    return model.float().eval()
+        model = DragAnythingSDVModel.from_config(config)
+    elif kind == "unet":
+        from models.unet_spatio_temporal_condition_controlnet import (
+            UNetSpatioTemporalConditionControlNetModel,
+        )
 
-
-def official_classes():
-    from models.DragAnything import DragAnythingSDVModel
-    from models.unet_spatio_temporal_condition_controlnet import UNetSpatioTemporalConditionControlNetModel
-
-    return {"controlnet": DragAnythingSDVModel, "unet": UNetSpatioTemporalConditionControlNetModel}
-
-
-def build_component(kind: str, config: dict, weights: str | None, seed: int | None = None):
-    if kind in ("controlnet", "unet"):
-        return build_model(official_classes()[kind], config, weights, seed)
-    if kind == "vae":
+        model = UNetSpatioTemporalConditionControlNetModel.from_config(config)
+    elif kind == "vae":
         from diffusers.models import AutoencoderKLTemporalDecoder
 
-        return build_model(AutoencoderKLTemporalDecoder, config, weights, seed)
-    if kind == "image_encoder":
+        model = AutoencoderKLTemporalDecoder.from_config(config)
+    elif kind == "image_encoder":
         from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
         model = CLIPVisionModelWithProjection(CLIPVisionConfig(**config))
-        if weights is not None:
-            model.load_state_dict(load_file(weights), strict=True)
-        elif seed is not None:
-            generator = torch.Generator().manual_seed(seed)
-            with torch.no_grad():
-                for _, tensor in sorted(model.state_dict().items()):
-                    if tensor.is_floating_point():
-                        tensor.add_(torch.randn(tensor.shape, generator=generator) * 0.02)
-        return model.float().eval()
-    raise ValueError(f"unknown component kind {kind!r}")
+    else:
+        raise ValueError(f"unknown component kind {kind!r}")
+    model.load_state_dict(load_file(weights), strict=True)
+    return model.float().eval()
 
 
 # ----------------------------------------------------------------------------------------------------- tasks
 
 
-def run_init(job: dict) -> None:
-    """Random weights in the official layout: {kind, config, seed, output}."""
-    model = build_component(job["kind"], job["config"], None, job["seed"])
-    write_outputs(job["output"], dict(model.state_dict()), {"parameters": sum(p.numel() for p in model.parameters())})
+def official_get_condition(job: dict, dift: torch.Tensor) -> dict:
+    """demo.py's `get_condition` on job["fixture_dir"] at job["height"] x job["width"], capped at
+    job["frame_number"] frames, with the DIFT featurizer replaced by one that returns `dift`.
 
-
-def run_conditions(job: dict) -> None:
-    """demo.py's `get_condition` on one fixture folder with an injected DIFT feature map.
-
-    Fields: fixture_dir, height, width, frame_number; inputs["dift"] is the [1, 320, H/8, W/8] feature map the
-    featurizer returns. Outputs: "gaussian" [F, H, W] uint8 (the three RGB channels are identical and checked),
-    "entity" [F, 160, H, W] float32 written as "entity_scalar" [F, H, W] when all 160 channels are equal (the
-    official demo paints a scalar; checked exactly), "pooled" [K, 320] (the vectors `get_dift_ID` returned, in
-    entity order), and in the sidecar the radii, the pooled entity indices and the original image size.
+    Returns demo.py's own values (first_frame resized as demo.py resizes it, the Gaussian PIL images, the
+    [H, W, 160] entity maps) plus what `get_dift_ID` and the inscribed-circle helper returned, in entity order.
     """
     import demo
     from PIL import Image
-
-    dift = load_inputs(job)["dift"]
 
     class InjectedFeaturizer:
         def __init__(self, *args, **kwargs):
@@ -146,44 +115,67 @@ def run_conditions(job: dict) -> None:
     demo.SDFeaturizer = InjectedFeaturizer
     demo.get_dift_ID = recording_pool
     demo.find_largest_inner_rectangle_coordinates = recording_inscribed
+    try:
+        fixture_dir = job["fixture_dir"]
+        height, width = job["height"], job["width"]
+        first_frame = Image.open(os.path.join(fixture_dir, "demo.jpg")).convert("RGB")
+        original_width, original_height = first_frame.size
+        first_frame = first_frame.resize((width, height))
+        gaussian_images, entity_maps, _ = demo.get_condition(
+            target_size=(height, width),
+            original_size=(original_height, original_width),
+            args={"validation_image": fixture_dir, "frame_number": job["frame_number"]},
+            first_frame=first_frame,
+            side=100,
+            model_id=None,
+        )
+    finally:
+        demo.get_dift_ID = pool_mean
+        demo.find_largest_inner_rectangle_coordinates = inscribed
+    return {
+        "first_frame": first_frame,
+        "gaussian_images": gaussian_images,
+        "entity_maps": entity_maps,
+        "pooled": pooled,
+        "radii": radii,
+        "original_size_hw": [original_height, original_width],
+    }
 
-    fixture_dir = job["fixture_dir"]
-    height, width = job["height"], job["width"]
-    first_frame = Image.open(os.path.join(fixture_dir, "demo.jpg")).convert("RGB")
-    original_width, original_height = first_frame.size
-    first_frame = first_frame.resize((width, height))
-    gaussian_images, entity_maps, _ = demo.get_condition(
-        target_size=(height, width),
-        original_size=(original_height, original_width),
-        args={"validation_image": fixture_dir, "frame_number": job["frame_number"]},
-        first_frame=first_frame,
-        side=100,
-        model_id=None,
-    )
 
-    gaussian_rgb = np.stack([np.asarray(image) for image in gaussian_images])
-    if not (np.array_equal(gaussian_rgb[..., 0], gaussian_rgb[..., 1]) and np.array_equal(gaussian_rgb[..., 0], gaussian_rgb[..., 2])):
+def run_conditions(job: dict) -> None:
+    """demo.py's `get_condition` on one fixture folder with an injected DIFT feature map.
+
+    Fields: fixture_dir, height, width, frame_number; inputs["dift"] is the [1, 320, H/8, W/8] feature map the
+    featurizer returns. Outputs: "gaussian" [F, H, W] uint8 (the three RGB channels are identical and checked),
+    "entity" [F, 160, H, W] float32 written as "entity_scalar" [F, H, W] when all 160 channels are equal (the
+    official demo paints a scalar; checked exactly), "pooled" [K, 320] (the vectors `get_dift_ID` returned, in
+    entity order), and in the sidecar the radii, the pooled entity count and the original image size.
+    """
+    condition = official_get_condition(job, load_inputs(job)["dift"])
+    gaussian_rgb = np.stack([np.asarray(image) for image in condition["gaussian_images"]])
+    if not (np.array_equal(gaussian_rgb[..., 0], gaussian_rgb[..., 1])
+            and np.array_equal(gaussian_rgb[..., 0], gaussian_rgb[..., 2])):
         raise AssertionError("official Gaussian map channels differ")
     outputs = {"gaussian": torch.from_numpy(gaussian_rgb[..., 0].copy())}
 
     # Each official frame is [H, W, 160]; store one channel when the 160 are identical, as demo.py makes them.
-    scalar_frames = [frame[..., 0].clone() for frame in entity_maps]
+    entity_maps = condition.pop("entity_maps")
     channels_equal = all(bool((frame == frame[..., :1]).all()) for frame in entity_maps)
     if channels_equal:
-        outputs["entity_scalar"] = torch.stack(scalar_frames)
+        outputs["entity_scalar"] = torch.stack([frame[..., 0] for frame in entity_maps])
     else:
         outputs["entity"] = torch.stack([frame.permute(2, 0, 1) for frame in entity_maps])
     del entity_maps
-    if pooled:
-        outputs["pooled"] = torch.stack(pooled)
+    if condition["pooled"]:
+        outputs["pooled"] = torch.stack(condition["pooled"])
     write_outputs(
         job["output"],
         outputs,
         {
-            "radii": radii,
-            "original_size_hw": [original_height, original_width],
+            "radii": condition["radii"],
+            "original_size_hw": condition["original_size_hw"],
             "entity_channels_equal": channels_equal,
-            "num_pooled": len(pooled),
+            "num_pooled": len(condition["pooled"]),
         },
     )
 
@@ -234,33 +226,32 @@ def run_unet(job: dict) -> None:
     write_outputs(job["output"], {"sample": sample})
 
 
-def run_pipeline(job: dict) -> None:
+def official_pipeline_run(job: dict, inputs: dict, image, gaussian_images, ids_embedding) -> dict:
     """pipeline_svd_DragAnything.StableVideoDiffusionPipeline built from components, with injected noise.
 
-    Fields: configs/weights for unet, controlnet, vae, image_encoder; scheduler_config; num_inference_steps,
-    height, width, num_frames, decode_chunk_size. inputs: image uint8 [H,W,3], gaussian uint8 [F,H,W],
-    ids_embedding [F,160,H,W], noise_aug [1,3,H,W] (the draw the pipeline would make for the conditioning
-    image), latents [1,F,4,h,w] (before the scheduler's init_noise_sigma). Outputs: "latents" (after the last
-    step), "latents_step_NN" after each step, "frames" (decode_latents of the final latents, [1,3,F,H,W]).
+    Fields: configs/weights for unet, controlnet, vae, image_encoder (a CLIPVisionConfig's keyword arguments);
+    scheduler_config; num_inference_steps, height, width, num_frames, decode_chunk_size; optional fps and
+    motion_bucket_id (demo.py's 7 and 180 by default; the official pipeline ignores both).
+    inputs: noise_aug [1,3,H,W] (the draw the pipeline makes for the conditioning image), latents [1,F,4,h,w]
+    (before init_noise_sigma). Returns "latents" after the last step, "latents_step_NN" after each step,
+    "image_embeddings" and "image_latents" (what the pipeline conditions on; both [zeros, conditional]),
+    "image_latents_fp64" (the conditional image latents recomputed in float64), "frames" (decode_latents of the
+    final latents, [1,3,F,H,W] in -1..1), and "sigmas"/"timesteps" lists.
     """
+    import pipeline.pipeline_svd_DragAnything as official_pipeline
     from diffusers import EulerDiscreteScheduler
-    from PIL import Image
     from transformers import CLIPImageProcessor
 
-    import pipeline.pipeline_svd_DragAnything as official_pipeline
-
-    inputs = load_inputs(job)
     components = {
         kind: build_component(kind, job["configs"][kind], job["weights"][kind])
         for kind in ("unet", "controlnet", "vae", "image_encoder")
     }
-    scheduler = EulerDiscreteScheduler.from_config(job["scheduler_config"])
     pipe = official_pipeline.StableVideoDiffusionPipeline(
         vae=components["vae"],
         image_encoder=components["image_encoder"],
         unet=components["unet"],
         controlnet=components["controlnet"],
-        scheduler=scheduler,
+        scheduler=EulerDiscreteScheduler.from_config(job["scheduler_config"]),
         feature_extractor=CLIPImageProcessor(),
     )
     pipe.set_progress_bar_config(disable=True)
@@ -274,14 +265,25 @@ def run_pipeline(job: dict) -> None:
 
     official_pipeline.randn_tensor = injected_randn
 
-    step_latents: dict[str, torch.Tensor] = {}
+    captured: dict[str, torch.Tensor] = {}
+    encode_image, encode_vae_image = pipe._encode_image, pipe._encode_vae_image
+
+    def capture_image_embeddings(*args, **kwargs):
+        captured["image_embeddings"] = encode_image(*args, **kwargs)
+        return captured["image_embeddings"]
+
+    def capture_image_latents(image, *args, **kwargs):
+        captured["vae_input"] = image.clone()
+        captured["image_latents"] = encode_vae_image(image, *args, **kwargs)
+        return captured["image_latents"]
+
+    pipe._encode_image = capture_image_embeddings
+    pipe._encode_vae_image = capture_image_latents
 
     def record_step(pipeline, step, timestep, callback_kwargs):
-        step_latents[f"latents_step_{step:02d}"] = callback_kwargs["latents"].clone()
+        captured[f"latents_step_{step:02d}"] = callback_kwargs["latents"].clone()
         return {}
 
-    image = Image.fromarray(inputs["image"].numpy())
-    gaussian_images = [Image.fromarray(frame).convert("RGB") for frame in inputs["gaussian"].numpy()]
     with torch.no_grad():
         latents = pipe(
             image,
@@ -292,21 +294,71 @@ def run_pipeline(job: dict) -> None:
             num_inference_steps=job["num_inference_steps"],
             decode_chunk_size=job["decode_chunk_size"],
             latents=inputs["latents"],
-            ids_embedding=inputs["ids_embedding"],
+            ids_embedding=ids_embedding,
             output_type="latent",
             callback_on_step_end=record_step,
+            fps=job.get("fps", 7),
+            motion_bucket_id=job.get("motion_bucket_id", 180),  # demo.py's value; replaced by 128 inside
             controlnet_cond_scale=1.0,
         ).frames
         frames = pipe.decode_latents(latents, job["num_frames"], job["decode_chunk_size"])
-    write_outputs(job["output"], {"latents": latents, "frames": frames, **step_latents})
+        # The same VAE encoding in float64, to measure the official fp32 rounding error of the image latents.
+        vae_float64 = copy.deepcopy(pipe.vae).double()
+        captured["image_latents_fp64"] = vae_float64.encode(captured.pop("vae_input").double()).latent_dist.mode()
+    return {
+        "latents": latents,
+        "frames": frames,
+        **captured,
+        "sigmas": pipe.scheduler.sigmas.tolist(),
+        "timesteps": pipe.scheduler.timesteps.tolist(),
+    }
+
+
+def run_pipeline(job: dict) -> None:
+    """The official pipeline on given conditions (see `official_pipeline_run` for the fields).
+
+    Extra inputs: image uint8 [H,W,3], gaussian uint8 [F,H,W] (made RGB PIL images, as `get_condition` returns
+    them), ids_embedding [F,160,H,W].
+    """
+    from PIL import Image
+
+    inputs = load_inputs(job)
+    result = official_pipeline_run(
+        job,
+        inputs,
+        Image.fromarray(inputs["image"].numpy()),
+        [Image.fromarray(frame).convert("RGB") for frame in inputs["gaussian"].numpy()],
+        inputs["ids_embedding"],
+    )
+    meta = {"sigmas": result.pop("sigmas"), "timesteps": result.pop("timesteps")}
+    write_outputs(job["output"], result, meta)
+
+
+def run_demo(job: dict) -> None:
+    """demo.py's main flow at a small size: `get_condition` (injected DIFT) then the pipeline (injected noise).
+
+    Fields: those of `run_conditions` and `official_pipeline_run` (num_frames = frame_number). inputs: dift,
+    noise_aug, latents. Outputs: the pipeline's, plus "gaussian" [F,H,W] uint8 and "image" uint8 [H,W,3] (the
+    first frame as demo.py resized it).
+    """
+    inputs = load_inputs(job)
+    condition = official_get_condition(job, inputs["dift"])
+    # demo.py: torch.stack(ids_embedding, dim=0).permute(0, 3, 1, 2), then [:frame_number].
+    ids_embedding = torch.stack(condition["entity_maps"], dim=0).permute(0, 3, 1, 2)[: job["frame_number"]]
+    gaussian_images = condition["gaussian_images"][: job["frame_number"]]
+    result = official_pipeline_run(job, inputs, condition["first_frame"], gaussian_images, ids_embedding)
+    meta = {"sigmas": result.pop("sigmas"), "timesteps": result.pop("timesteps"), "radii": condition["radii"]}
+    result["gaussian"] = torch.from_numpy(np.stack([np.asarray(image)[..., 0] for image in gaussian_images]))
+    result["image"] = torch.from_numpy(np.asarray(condition["first_frame"]).copy())
+    write_outputs(job["output"], result, meta)
 
 
 TASKS = {
-    "init": run_init,
     "conditions": run_conditions,
     "controlnet": run_controlnet,
     "unet": run_unet,
     "pipeline": run_pipeline,
+    "demo": run_demo,
 }
 
 

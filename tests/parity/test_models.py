@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 pytestmark = pytest.mark.parity
 
 HEIGHT, WIDTH, FRAMES = 64, 192, 4  # latent 8x24; the deepest level is 1x3 (odd, like 5x9 at 320x576)
@@ -50,7 +51,12 @@ def _controlnet_inputs(batch_size: int, seed: int) -> dict[str, torch.Tensor]:
 
 @pytest.fixture(scope="module")
 def parity_models(official, tmp_path_factory):
-    from draganything.testing import tiny_controlnet, tiny_controlnet_config, tiny_unet, tiny_unet_config
+    from draganything.testing import (
+        tiny_controlnet,
+        tiny_controlnet_config,
+        tiny_unet,
+        tiny_unet_config,
+    )
 
     workdir = tmp_path_factory.mktemp("parity_models")
     controlnet = tiny_controlnet(seed=11)
