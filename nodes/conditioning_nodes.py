@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import torch
-
 from comfy_api.latest import io
 
 from ..draganything.entity import EMBEDDING_MODES, pool_features

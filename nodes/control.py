@@ -11,15 +11,15 @@ depend on x or t, so every step and both CFG halves reuse it.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-
-import torch
 
 import comfy.controlnet
 import comfy.model_base
 import comfy.model_management
 import comfy.model_patcher
 import comfy.ops
+import torch
 
 from ..draganything.controlnet import residuals_as_injected
 from ..draganything.errors import DragAnythingError
@@ -129,19 +129,25 @@ class DragAnythingControl(comfy.controlnet.ControlBase):
         self._embedding = None
         super().cleanup()
 
-    def inference_memory_requirements(self, dtype):
-        # The cached condition embedding: one video of 320-channel latent-size maps is small next to the
-        # encoder's activations, which the host already budgets for through the patcher's model size.
-        return super().inference_memory_requirements(dtype)
-
     def _condition_embedding(self, num_frames: int, latent_height: int, latent_width: int, device, dtype):
+        """The ControlNet's condition embedding for this latent, built on first use and kept for the run.
+
+        The maps are made on the CPU in compact form (Gaussian maps and an entity index) and densified on the
+        device a few frames at a time, so the full-resolution 160-channel entity map never exists whole.
+        """
         key = (num_frames, latent_height, latent_width, device, dtype)
         if self._embedding_key != key:
             self._embedding = None
-            gaussian, entity = self.conditions.build(latent_width * LATENT_SCALE, latent_height * LATENT_SCALE,
-                                                     num_frames, device=device, dtype=dtype)
-            self._embedding = self.controlnet.network.embed_conditions(
-                gaussian, entity, frame_chunk_size=EMBED_FRAME_CHUNK).to(dtype)
+            conditions = self.conditions.at(latent_width * LATENT_SCALE, latent_height * LATENT_SCALE, num_frames)
+            network = self.controlnet.network
+            chunks = []
+            for start in range(0, num_frames, EMBED_FRAME_CHUNK):
+                frames = slice(start, start + EMBED_FRAME_CHUNK)
+                chunk = dataclasses.replace(conditions, gaussian=conditions.gaussian[frames],
+                                            entity_index=conditions.entity_index[frames])
+                chunks.append(network.embed_conditions(chunk.gaussian.to(device=device, dtype=dtype),
+                                                       chunk.entity_map(device=device, dtype=dtype)).to(dtype))
+            self._embedding = torch.cat(chunks)
             self._embedding_key = key
         return self._embedding
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import comfy.model_management
 import numpy as np
 import torch
-
-import comfy.model_management
 
 from ..draganything.errors import DragAnythingError
 

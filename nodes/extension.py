@@ -23,7 +23,7 @@ NODES: list[type[io.ComfyNode]] = [
     DragAnythingVisualizeTrajectories,
 ]
 
-__all__ = ["DragAnythingExtension", "NODES", "register_model_folders"]
+__all__ = ["NODES", "DragAnythingExtension", "register_model_folders"]
 
 
 class DragAnythingExtension(ComfyExtension):

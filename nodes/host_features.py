@@ -2,17 +2,16 @@
 
 The feature map is the output of the UNet's last up block. The host's UNet runs its blocks itself (forward hooks
 on them do not fire), so the capture goes through the host's patching API instead: a clone of the MODEL gets an
-object patch that puts a recorder in place of the output head (`diffusion_model.out`). The recorder keeps the
-last up block's output and returns zeros of the head's shape, so the user's MODEL is never modified and the head's
-work is skipped.
+object patch that puts a recorder in place of the output head (`diffusion_model.out`) while it is loaded. The
+recorder keeps the last up block's output and returns zeros of the head's shape (the head's work is skipped); the
+clone is detached afterwards, which restores the head, so the user's MODEL is left as it was.
 """
 
 from __future__ import annotations
 
-import torch
-
 import comfy.model_management
 import comfy.supported_models
+import torch
 from comfy.ldm.modules.distributions.distributions import DiagonalGaussianDistribution
 
 from ..draganything.errors import DragAnythingError
@@ -84,8 +83,14 @@ def host_dift_features(model, clip, vae, image_uint8, generator: torch.Generator
                                       transformer_options={})
         return recorder.features.float()
 
-    with torch.inference_mode():
-        features = dift_features(posterior, unet_features, text.to(posterior.mean.device),
-                                 scaling_factor=model.model.latent_format.scale_factor, generator=generator,
-                                 timestep=timestep, ensemble_size=ensemble_size, member_batch_size=MEMBERS_PER_CALL)
+    try:
+        with torch.inference_mode():
+            features = dift_features(posterior, unet_features, text.to(posterior.mean.device),
+                                     scaling_factor=model.model.latent_format.scale_factor, generator=generator,
+                                     timestep=timestep, ensemble_size=ensemble_size,
+                                     member_batch_size=MEMBERS_PER_CALL)
+    finally:
+        # The clone shares the user's network: put its head back now (object patches are otherwise only undone
+        # when another clone is loaded) and hand the weights back to the offload device.
+        patched.detach()
     return features.cpu()

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 import comfy.model_management
 import comfy.utils
 import folder_paths
+import torch
 from comfy_api.latest import io
 
-from ..draganything.errors import DragAnythingError
 from .control import wrap_controlnet
 from .folders import CONTROLNET_FOLDER, SAM_FOLDER, missing_model_error, model_choices
 from .segmentation import SAM_DOWNLOAD_HINT, build_sam, unwrap_checkpoint

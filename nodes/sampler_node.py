@@ -7,21 +7,21 @@ previews and cancel therefore come from the host.
 
 from __future__ import annotations
 
-import torch
-
 import comfy.model_management
 import comfy.sample
 import comfy.samplers
 import comfy.utils
 import latent_preview
+import torch
 from comfy_api.latest import io
 from comfy_extras.nodes_video_model import SVD_img2vid_Conditioning, VideoLinearCFGGuidance
 
 from .apply_node import attach_control
 from .types import DragConditions, DragControlNet
 
-OFFICIAL = dict(width=576, height=320, video_frames=14, steps=25, cfg=3.0, min_cfg=1.0, sampler_name="euler",
-                scheduler="karras", fps=7, motion_bucket_id=128, augmentation_level=0.02)
+OFFICIAL = {"width": 576, "height": 320, "video_frames": 14, "steps": 25, "cfg": 3.0, "min_cfg": 1.0,
+            "sampler_name": "euler", "scheduler": "karras", "fps": 7, "motion_bucket_id": 128,
+            "augmentation_level": 0.02}
 MAX_SEED = 0xFFFFFFFFFFFFFFFF
 
 

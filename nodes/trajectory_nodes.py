@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+import comfy.model_management
 import numpy as np
 import torch
-
-import comfy.model_management
 from comfy_api.latest import io, ui
 
 from ..draganything.errors import DragAnythingError
+from ..draganything.framing import FRAMING_MODES, Framing
 from ..draganything.trajectory import RESAMPLE_MODES, Trajectories, parse_trajectories, to_tracks
-from ..draganything.framing import FRAMING_MODES
 from ..draganything.viz import draw_tracks, gaussian_heatmap, side_by_side
 from .compat import ADVANCED
 from .conversions import first_frame_uint8, frames_uint8, masks_bool, to_image, to_mask
 from .segmentation import EntityPrompt, SamModel, segment_with_grabcut, segment_with_sam
-from .types import DragConditions, DragTrajectories, SamModel as SamSocket
+from .types import DragConditions, DragTrajectories
+from .types import SamModel as SamSocket
 from .values import check_entities, check_first_points
 
 DEFAULT_RESAMPLING = "pchip"
@@ -189,8 +189,6 @@ class DragAnythingVisualizeTrajectories(io.ComfyNode):
 
     @classmethod
     def execute(cls, images, trajectories, framing, resampling, masks=None, conditions=None) -> io.NodeOutput:
-        from ..draganything.framing import Framing
-
         frames = frames_uint8(images)
         num_frames, height, width = frames.shape[:3]
         if conditions is not None:

@@ -77,7 +77,7 @@ class ComfyServer:
         self._listener: threading.Thread | None = None
         self._stop = threading.Event()
 
-    def start(self) -> "ComfyServer":
+    def start(self) -> ComfyServer:
         command = [
             sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
             "--base-directory", str(self.base_directory),
@@ -86,8 +86,8 @@ class ComfyServer:
             # Keep diffusion weights in fp16 (cast to fp32 per layer on the CPU): halves the server's memory.
             "--fp16-unet",
         ]
-        log = open(self.log_path, "w")
-        self._process = subprocess.Popen(command, cwd=self.comfyui_dir, stdout=log, stderr=subprocess.STDOUT)
+        with open(self.log_path, "w") as log:  # the child keeps its own handle
+            self._process = subprocess.Popen(command, cwd=self.comfyui_dir, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
@@ -258,7 +258,7 @@ class InProcessHost:
         comfy.cli_args.args.cpu = True  # without CUDA the host's device query needs --cpu
         import importlib.util
 
-        import comfy.model_management  # noqa: F401 (reads args.cpu)
+        import comfy.model_management
 
         name = "draganything_pack_under_test"
         if name not in sys.modules:
@@ -279,10 +279,9 @@ class InProcessHost:
 
     def tiny_svd_patcher(self, seed: int = 0):
         """A ModelPatcher of model_base.SVD_img2vid with SVD's topology at widths 32/64/64/64, random weights."""
-        import torch
-
         import comfy.model_patcher
         import comfy.supported_models
+        import torch
 
         unet_config = {
             "use_checkpoint": False, "image_size": 32, "use_spatial_transformer": True, "legacy": False,

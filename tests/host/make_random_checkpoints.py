@@ -53,9 +53,8 @@ def _unet_config(model_channels, channel_mult, context_dim, video: bool) -> dict
 
 
 def _patcher(model_config):
-    import torch
-
     import comfy.model_patcher
+    import torch
 
     model_config.set_inference_dtype(torch.float16, None)
     model = model_config.get_model({})
@@ -65,11 +64,10 @@ def _patcher(model_config):
 
 
 def write_svd(path: Path) -> None:
-    import torch
-
     import comfy.clip_vision
     import comfy.sd
     import comfy.supported_models
+    import torch
 
     patcher = _patcher(comfy.supported_models.SVD_img2vid(_unet_config(320, [1, 2, 4, 4], 1024, video=True)))
     vae = comfy.sd.VAE(sd={"decoder.mid.block_1.mix_factor": torch.zeros(1)})  # the temporal-decoder VAE
@@ -81,10 +79,9 @@ def write_svd(path: Path) -> None:
 
 
 def write_sd15(path: Path) -> None:
-    import torch
-
     import comfy.sd
     import comfy.supported_models
+    import torch
 
     model_config = comfy.supported_models.SD15(_unet_config(320, [1, 2, 4, 4], 768, video=False))
     patcher = _patcher(model_config)

@@ -100,15 +100,20 @@ def test_chained_controls_add_up(host, models):
     assert not torch.equal(sample(host, patcher, *once), sample(host, patcher, *twice))
 
 
-def test_condition_embedding_is_built_once_per_run(host, models, monkeypatch):
+def test_each_frame_is_embedded_once_per_run(host, models, monkeypatch):
     patcher, controlnet = models
     positive, negative = svd_conditioning()
-    calls = []
+    embedded_frames = []
     original = controlnet.network.embed_conditions
-    monkeypatch.setattr(controlnet.network, "embed_conditions",
-                        lambda *args, **kwargs: calls.append(1) or original(*args, **kwargs))
+
+    def counting(gaussian, entity, *args, **kwargs):
+        embedded_frames.append(gaussian.shape[0])
+        return original(gaussian, entity, *args, **kwargs)
+
+    monkeypatch.setattr(controlnet.network, "embed_conditions", counting)
     sample(host, patcher, *apply(host, controlnet, positive, negative, conditions(host)))
-    assert len(calls) == 1
+    # STEPS steps x 2 CFG halves reuse one embedding of the FRAMES frames.
+    assert sum(embedded_frames) == FRAMES
 
 
 def test_non_svd_model_is_refused_with_a_clear_error(host, models):
@@ -156,3 +161,73 @@ def test_frame_count_the_conditions_cannot_serve_is_refused(host, models):
     error = host.module("draganything.errors").DragAnythingError
     with pytest.raises(error, match="14 frames"):
         sample(host, patcher, *apply(host, controlnet, positive, negative, drawn_for_14))
+
+
+def test_sampler_custom_advanced_path_gives_the_ksampler_result(host, models):
+    """SamplerCustomAdvanced's pieces (CFGGuider, sampler object, scheduler sigmas) drive the same control."""
+    import comfy.sample
+    import comfy.samplers
+    from comfy_extras.nodes_video_model import VideoLinearCFGGuidance
+
+    patcher, controlnet = models
+    positive, negative = apply(host, controlnet, *svd_conditioning(), conditions(host))
+    reference = sample(host, patcher, positive, negative)
+
+    guided = VideoLinearCFGGuidance().patch(patcher, MIN_CFG)[0]
+    guider = comfy.samplers.CFGGuider(guided)
+    guider.set_conds(positive, negative)
+    guider.set_cfg(CFG)
+    sigmas = comfy.samplers.calculate_sigmas(guided.get_model_object("model_sampling"), "karras", STEPS)
+    latent = torch.zeros(FRAMES, 4, SIZE // 8, SIZE // 8)
+    noise = comfy.sample.prepare_noise(latent, 7)
+    custom = guider.sample(noise, latent, comfy.samplers.sampler_object("euler"), sigmas, disable_pbar=True, seed=7)
+    assert torch.equal(custom, reference)
+
+
+def test_entity_features_are_the_last_up_block_output_and_the_model_is_untouched(host):
+    """The object-patch capture returns exactly what a forward pre-hook on the UNet's head sees."""
+    import comfy.model_patcher
+    import comfy.sd
+    import comfy.supported_models
+
+    features_module = host.module("draganything.features")
+    host_features = host.module("nodes.host_features")
+    sd15_config = comfy.supported_models.SD15({
+        "use_checkpoint": False, "image_size": 32, "use_spatial_transformer": True, "legacy": False,
+        "in_channels": 4, "out_channels": 4, "model_channels": 32, "num_res_blocks": [1, 1], "channel_mult": [1, 2],
+        "transformer_depth": [1, 1], "transformer_depth_output": [1, 1, 1, 1], "transformer_depth_middle": 1,
+        "context_dim": 768, "use_linear_in_transformer": False, "num_heads": 2, "num_head_channels": -1,
+        "use_temporal_resblock": False, "use_temporal_attention": False})
+    sd15_config.set_inference_dtype(torch.float32, None)
+    cpu = torch.device("cpu")
+    model = comfy.model_patcher.ModelPatcher(sd15_config.get_model({}), cpu, cpu)
+    clip = comfy.sd.CLIP(target=sd15_config.clip_target())
+    vae = comfy.sd.VAE(sd={"decoder.conv_in.weight": torch.zeros(512, 4, 3, 3),
+                           "decoder.up.3.upsample.conv.weight": torch.zeros(512, 512, 3, 3)})
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for module in (model.model.diffusion_model, clip.cond_stage_model, vae.first_stage_model):
+            for parameter in module.parameters():
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.05)
+    head = model.model.diffusion_model.out
+    image = (torch.rand(64, 64, 3, generator=generator) * 255).to(torch.uint8).numpy()
+
+    captured = host_features.host_dift_features(model, clip, vae, image, torch.Generator().manual_seed(9), 261, 2)
+    assert model.model.diffusion_model.out is head  # the user's MODEL keeps its head
+
+    seen = []
+    hook = head.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    try:
+        def unet_features(noisy, timesteps, text):
+            model.model.diffusion_model(noisy, timesteps=timesteps, context=text, transformer_options={})
+            return seen[-1].float()
+
+        with torch.inference_mode():
+            expected = features_module.dift_features(
+                host_features.vae_posterior(vae, image), unet_features, host_features.empty_prompt_embedding(clip),
+                scaling_factor=model.model.latent_format.scale_factor, generator=torch.Generator().manual_seed(9),
+                timestep=261, ensemble_size=2, member_batch_size=host_features.MEMBERS_PER_CALL)
+    finally:
+        hook.remove()
+    assert captured.shape == (1, 32, 8, 8)
+    assert torch.equal(captured, expected)

@@ -79,7 +79,7 @@ def test_ui_workflow_matches_the_host_node_definitions_and_its_api_twin(server, 
         definition = info[node["type"]]["input"]
         widgets = 0
         for section in ("required", "optional"):
-            for input_name, spec in definition.get(section, {}).items():
+            for spec in definition.get(section, {}).values():
                 kind, options = spec[0], (spec[1] if len(spec) > 1 else {})
                 if (isinstance(kind, list) or kind in WIDGET_TYPES) and not options.get("forceInput"):
                     widgets += 1 + bool(options.get("control_after_generate")) + bool(options.get("image_upload"))

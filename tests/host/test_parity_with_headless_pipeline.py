@@ -102,9 +102,9 @@ def test_control_is_what_makes_the_pipelines_agree(host):
     image_noise = torch.randn(image.shape, generator=generator)
     noise = torch.randn(1, FRAMES, 4, SIZE // 8, SIZE // 8, generator=generator)
     gaussian, entity = conditions.build(SIZE, SIZE, FRAMES)
-    kwargs = dict(preset="default", num_inference_steps=STEPS, min_guidance_scale=MIN_CFG, max_guidance_scale=CFG,
-                  fps=FPS, motion_bucket_id=MOTION, noise_aug_strength=AUGMENTATION, noise=noise,
-                  image_noise=image_noise, decode=False)
+    kwargs = {"preset": "default", "num_inference_steps": STEPS, "min_guidance_scale": MIN_CFG,
+              "max_guidance_scale": CFG, "fps": FPS, "motion_bucket_id": MOTION, "noise_aug_strength": AUGMENTATION,
+              "noise": noise, "image_noise": image_noise, "decode": False}
     controlled = pipeline(image, gaussian, entity, **kwargs).latents
     uncontrolled = pipeline(image, gaussian, entity, conditioning_scale=0.0, **kwargs).latents
     effect = (controlled - uncontrolled).abs().max() / controlled.abs().max()

@@ -1,0 +1,80 @@
+"""Entity masks: segment-anything checkpoints recognised from their weights, SAM and GrabCut on real images."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+pytestmark = pytest.mark.host
+
+EXAMPLE = __import__("pathlib").Path(__file__).resolve().parents[2] / "draganything" / "assets" / "example"
+
+
+@pytest.fixture(scope="module")
+def segmentation(host):
+    return host.module("nodes.segmentation")
+
+
+@pytest.mark.parametrize("architecture", ["vit_b", "vit_l", "vit_h"])
+def test_sam_architecture_is_read_from_the_weights(segmentation, architecture):
+    from segment_anything import sam_model_registry
+
+    with torch.device("meta"):
+        state_dict = sam_model_registry[architecture]().state_dict()
+    assert segmentation.detect_sam_architecture(state_dict, "any.pth") == architecture
+
+
+@pytest.mark.parametrize("keys,found", [
+    (["image_encoder.trunk.blocks.0.attn.qkv.weight"], "SAM 2"),
+    (["mask_decoder.hf_token.weight", "image_encoder.patch_embed.proj.weight"], "HQ-SAM"),
+    (["image_encoder.layers.0.blocks.0.attn.qkv.weight"], "MobileSAM"),
+    (["model.diffusion_model.out.2.weight"], "no segment-anything image encoder"),
+])
+def test_unsupported_checkpoints_are_named(host, segmentation, keys, found):
+    error = host.module("draganything.errors").DragAnythingError
+    state_dict = {key: torch.zeros(768, 3, 16, 16) for key in keys}
+    with pytest.raises(error, match=found) as raised:
+        segmentation.detect_sam_architecture(state_dict, "other.safetensors")
+    assert "sam_vit_b_01ec64.pth" in str(raised.value)
+
+
+def example_scene():
+    image = np.asarray(Image.open(EXAMPLE / "image.png").convert("RGB"))
+    car = np.asarray(Image.open(EXAMPLE / "mask_car.png").convert("L")) > 127
+    return image, car
+
+
+def test_grabcut_from_one_click_finds_the_car(segmentation):
+    image, car = example_scene()
+    ys, xs = np.nonzero(car)
+    click = np.array([[xs.mean(), ys.mean()]])
+    mask = segmentation.segment_with_grabcut(image, [segmentation.EntityPrompt(click, np.ones(1, dtype=int))])[0]
+    intersection, union = (mask & car).sum(), (mask | car).sum()
+    assert intersection / union > 0.6
+
+
+def test_grabcut_from_a_box_stays_in_the_box(segmentation):
+    image, car = example_scene()
+    ys, xs = np.nonzero(car)
+    box = np.array([xs.min() - 4, ys.min() - 4, xs.max() + 4, ys.max() + 4], dtype=float)
+    prompt = segmentation.EntityPrompt(np.zeros((0, 2)), np.zeros(0, dtype=int), box)
+    mask = segmentation.segment_with_grabcut(image, [prompt])[0]
+    assert mask.any()
+    outside = mask.copy()
+    outside[int(box[1]):int(box[3]), int(box[0]):int(box[2])] = False
+    assert not outside.any()
+
+
+@pytest.mark.slow
+def test_sam_runs_on_real_segment_anything_weights_layout(segmentation):
+    from segment_anything import sam_model_registry
+
+    torch.manual_seed(0)
+    state_dict = sam_model_registry["vit_b"]().state_dict()
+    sam = segmentation.build_sam(state_dict, "sam_vit_b_random.pth")
+    assert sam.architecture == "vit_b"
+    image, _ = example_scene()
+    prompts = [segmentation.EntityPrompt(np.array([[226.0, 236.0]]), np.ones(1, dtype=int)),
+               segmentation.EntityPrompt(np.array([[440.0, 104.0], [20.0, 20.0]]), np.array([1, 0]))]
+    masks = segmentation.segment_with_sam(sam, image, prompts, torch.device("cpu"))
+    assert masks.shape == (2, *image.shape[:2]) and masks.dtype == bool
