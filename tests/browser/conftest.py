@@ -166,6 +166,9 @@ def open_app(page, url: str) -> None:
         timeout=APP_READY_TIMEOUT_MS,
     )
     page.evaluate("() => app.graph.clear()")
+    version = page.evaluate("() => window.__COMFYUI_FRONTEND_VERSION__")
+    ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS_DIR / "frontend_version.txt").write_text(f"{version}\n")
 
 
 # ----------------------------------------------------------------------------------------------- page helpers

@@ -144,6 +144,7 @@ export class TrajectoryEditor {
     this.statusLine = element("div", "da-status", { "data-testid": "da-status" });
 
     this.root.append(toolbar, this.stage, scrub, this.pointRow, this.list, this.statusLine);
+    this.root.addEventListener("focusout", () => queueMicrotask(() => this.listStale && this.refreshList()));
 
     for (const type of CONTAINED_EVENTS) this.root.addEventListener(type, (e) => e.stopPropagation());
     this.canvas.addEventListener("pointerdown", (e) => this.onPointerDown(e));
@@ -275,7 +276,7 @@ export class TrajectoryEditor {
         if (adoptDocument) {
           this.pending = false;
           this.adopt(answer.document);
-        } else this.renderList(); // colours and radius hints follow the entity order
+        } else this.refreshList(); // colours and radius hints follow the entity order
         this.setStatus(this.imageStatus());
       } catch (error) {
         if (seq !== this.previewSeq) return;
@@ -363,14 +364,19 @@ export class TrajectoryEditor {
 
   // ---------------------------------------------------------------------------------------------- masks
 
+  /** The mask prompt of an entity as the nodes build it: its clicks and box, else its first point. */
+  maskPrompt(entity) {
+    const clicks = entity.clicks.length || entity.box ? entity.clicks : [{ x: entity.points[0][0], y: entity.points[0][1], positive: true }];
+    return { clicks, box: entity.box };
+  }
+
   maskKey(entity) {
-    return JSON.stringify([this.imageRef, this.host.samModel(), entity.clicks, entity.box]);
+    return JSON.stringify([this.imageRef, this.host.samModel(), this.maskPrompt(entity)]);
   }
 
   refreshMasks() {
     if (!this.imageRef || this.imageSource === "embedded") return;
     for (const entity of this.doc.entities) {
-      if (!entity.clicks.length && !entity.box) continue;
       const key = this.maskKey(entity);
       const known = this.masks.get(entity.id);
       if (known?.key === key) continue;
@@ -382,7 +388,7 @@ export class TrajectoryEditor {
   async requestMask(entity, key) {
     const id = entity.id;
     try {
-      const answer = await fetchMask({ image: this.imageRef, clicks: entity.clicks, box: entity.box, sam: this.host.samModel() });
+      const answer = await fetchMask({ image: this.imageRef, ...this.maskPrompt(entity), sam: this.host.samModel() });
       if (this.masks.get(id)?.key !== key) return;
       const image = await loadImage(answer.mask);
       const alpha = maskAlpha(image);
@@ -858,7 +864,15 @@ export class TrajectoryEditor {
     return this.preview?.colors?.[index] ?? "#9aa0a6";
   }
 
+  /** Re-render the rows after a background answer, but never under the user's typing. */
+  refreshList() {
+    const typing = document.activeElement?.tagName === "INPUT" && this.root.contains(document.activeElement) && document.activeElement !== this.keys;
+    if (typing) this.listStale = true;
+    else this.renderList();
+  }
+
   renderList() {
+    this.listStale = false;
     const entity = this.entity();
     this.anchorButton.classList.toggle("da-on", Boolean(entity?.anchor));
     this.list.replaceChildren(
