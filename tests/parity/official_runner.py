@@ -181,12 +181,19 @@ def run_conditions(job: dict) -> None:
 
 
 def run_controlnet(job: dict) -> None:
-    """DragAnythingSDVModel forward: {config, weights, inputs, output}.
+    """DragAnythingSDVModel forward: {config, weights, inputs, output}, or {pretrained, inputs, output} to load
+    the model with the official `DragAnythingSDVModel.from_pretrained(pretrained)` as demo.py does.
 
     inputs: sample [B,F,8,h,w], timestep [], encoder_hidden_states [B,1,C], added_time_ids [B,3],
     controlnet_cond [B,F,3,H,W], ID_feature [B,F,160,H,W]. Outputs: down_00..down_11, mid.
     """
-    model = build_component("controlnet", job["config"], job["weights"]).to(job_dtype(job))
+    if "pretrained" in job:
+        from models.DragAnything import DragAnythingSDVModel
+
+        model = DragAnythingSDVModel.from_pretrained(job["pretrained"]).float().eval()
+    else:
+        model = build_component("controlnet", job["config"], job["weights"])
+    model = model.to(job_dtype(job))
     inputs = load_inputs(job)
     with torch.no_grad():
         down, mid = model(
@@ -202,6 +209,14 @@ def run_controlnet(job: dict) -> None:
     outputs = {f"down_{index:02d}": residual for index, residual in enumerate(down)}
     outputs["mid"] = mid
     write_outputs(job["output"], outputs)
+
+
+def run_save_controlnet(job: dict) -> None:
+    """{config, weights, directory, output}: the official model's `save_pretrained(directory)` (a diffusers folder
+    with config.json and diffusion_pytorch_model.safetensors, as the release ships)."""
+    model = build_component("controlnet", job["config"], job["weights"])
+    model.save_pretrained(job["directory"], safe_serialization=True)
+    write_outputs(job["output"], {}, {"files": sorted(os.listdir(job["directory"]))})
 
 
 def run_unet(job: dict) -> None:
@@ -356,6 +371,7 @@ def run_demo(job: dict) -> None:
 TASKS = {
     "conditions": run_conditions,
     "controlnet": run_controlnet,
+    "save_controlnet": run_save_controlnet,
     "unet": run_unet,
     "pipeline": run_pipeline,
     "demo": run_demo,
