@@ -28,6 +28,7 @@ from draganything.trajectory import (
     parse_trajectories,
     parse_vipseg,
     resample_track,
+    to_document,
     to_json,
     to_tracks,
 )
@@ -266,6 +267,13 @@ def test_pack_json_round_trip_is_exact():
     assert back.entities[0].points[2, 0] == 0.1 + 0.2  # floats survive bit for bit
     assert to_json(back) == text
     assert parse_pack_json(to_json(trajectories, indent=2)) == trajectories
+
+
+def test_pack_document_is_the_json_text_decoded():
+    trajectories = full_trajectories()
+    document = to_document(trajectories)
+    assert document == json.loads(to_json(trajectories))
+    assert parse_pack_json(document) == trajectories
 
 
 def test_pack_json_accepts_numpy_scalars_in_the_model():

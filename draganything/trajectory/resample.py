@@ -1,0 +1,115 @@
+"""Tracks at a frame count (the resampling modes) and the policy for points outside the frame."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import DragAnythingError
+from .validation import FORMAT_DOC, check_num_frames
+
+if TYPE_CHECKING:
+    from .model import Entity
+
+RESAMPLE_MODES = ("index", "pchip", "arc_length", "time")
+OFFFRAME_POLICIES = ("invisible", "clip")
+
+
+def resample_track(entity: Entity, num_frames: int, mode: str = "index") -> tuple[np.ndarray, np.ndarray]:
+    """One entity's track at `num_frames` frames: (points [F, 2] float64, visible [F] bool), source pixels.
+
+    Modes:
+    - "index": point k drives frame k (official demo.py). A shorter track holds its last point (the official code
+      crashes instead); a longer one is truncated.
+    - "pchip": the official gradio UI. x(t) and y(t) are PCHIP-interpolated separately over the uniform point index
+      t = linspace(0, 1, L) and sampled at linspace(0, 1, F). A single point becomes [p, p + (1, 1)] first, as the
+      official code does.
+    - "arc_length": uniform speed along the polyline through the points, first point at frame 0, last at F-1.
+    - "time": each point is reached at its frame in `entity.frames`; linear in between, held before the first
+      and after the last stamp. A track of several points needs `frames` in this mode.
+    An anchor holds its first point for every frame in every mode.
+
+    Visibility: in "index" mode each frame takes its point's flag; in the other modes a frame takes the flag of
+    the source point nearest to it in the mode's own parameter (point index, arc length or frame).
+    """
+    check_num_frames(num_frames)
+    if mode not in RESAMPLE_MODES:
+        raise DragAnythingError(
+            "resampling mode",
+            f"{mode!r} is not a resampling mode",
+            f"Use one of {', '.join(RESAMPLE_MODES)} (see {FORMAT_DOC})",
+        )
+    points, visible = entity.points, entity.visibility
+    count = len(points)
+    if entity.anchor or (count == 1 and mode != "pchip"):
+        return np.repeat(points[:1], num_frames, axis=0), np.repeat(visible[:1], num_frames)
+
+    if mode == "index":
+        index = np.minimum(np.arange(num_frames), count - 1)
+        return points[index], visible[index]
+
+    if mode == "pchip":
+        from scipy.interpolate import PchipInterpolator
+
+        if count == 1:
+            points = np.concatenate([points, points + 1.0])
+            visible = np.concatenate([visible, visible])
+        param = np.linspace(0.0, 1.0, len(points))
+        samples = np.linspace(0.0, 1.0, num_frames)
+        return PchipInterpolator(param, points, axis=0)(samples), visible[_nearest(param, samples)]
+
+    if mode == "arc_length":
+        lengths = np.linalg.norm(np.diff(points, axis=0), axis=1)
+        param = np.concatenate([[0.0], np.cumsum(lengths)])
+        if param[-1] == 0.0:
+            return np.repeat(points[:1], num_frames, axis=0), np.repeat(visible[:1], num_frames)
+        samples = np.linspace(0.0, param[-1], num_frames)
+        return _interp_points(samples, param, points), visible[_nearest(param, samples)]
+
+    if entity.frames is None:
+        raise DragAnythingError(
+            f"entity {entity.id!r}",
+            f"resampling mode 'time' needs a frame number for each of its {count} points, and it has none",
+            "Give the entity `frames` (one strictly increasing frame index per point), or use the 'index', "
+            "'pchip' or 'arc_length' mode",
+        )
+    param = entity.frames.astype(np.float64)
+    samples = np.arange(num_frames, dtype=np.float64)
+    return _interp_points(samples, param, points), visible[_nearest(param, samples)]
+
+
+def _interp_points(samples: np.ndarray, param: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Piecewise-linear points at `samples` of a non-decreasing parameter; holds the ends."""
+    return np.stack([np.interp(samples, param, points[:, 0]), np.interp(samples, param, points[:, 1])], axis=-1)
+
+
+def _nearest(param: np.ndarray, samples: np.ndarray) -> np.ndarray:
+    """Index of the entry of the sorted `param` nearest to each sample (ties go to the earlier entry)."""
+    right = np.clip(np.searchsorted(param, samples), 1, len(param) - 1)
+    left = right - 1
+    return np.where(samples - param[left] <= param[right] - samples, left, right)
+
+
+def apply_offframe(
+    points: np.ndarray, visible: np.ndarray | None, width: float, height: float, policy: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Apply the off-frame policy to points [..., 2] in a frame of width x height; returns (points, visible).
+
+    A point is in frame when 0 <= x <= width and 0 <= y <= height (the image's extent, see the module doc).
+    "invisible" keeps every point where it is and marks the off-frame ones not visible (downstream maps skip
+    them); "clip" moves off-frame points onto the nearest edge of the frame and leaves their visibility alone.
+    """
+    if policy not in OFFFRAME_POLICIES:
+        raise DragAnythingError(
+            "offframe",
+            f"{policy!r} is not an off-frame policy",
+            f"Use one of {', '.join(OFFFRAME_POLICIES)} (see {FORMAT_DOC})",
+        )
+    points = np.asarray(points, dtype=np.float64)
+    visible = np.ones(points.shape[:-1], dtype=bool) if visible is None else np.asarray(visible, dtype=bool)
+    if policy == "clip":
+        return np.clip(points, 0.0, [float(width), float(height)]), visible.copy()
+    x, y = points[..., 0], points[..., 1]
+    inside = (x >= 0) & (x <= width) & (y >= 0) & (y <= height)
+    return points.copy(), visible & inside
