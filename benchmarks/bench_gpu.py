@@ -1,0 +1,430 @@
+"""DragAnything on a GPU at full size: the official pipeline, the library's official preset, the pack through
+ComfyUI's own sampler, and stock ComfyUI SVD without control, on one machine; prints one table.
+
+    COMFYUI_DIR=/path/to/ComfyUI [DRAGANYTHING_OFFICIAL_DIR=/path/to/DragAnything \\
+        DRAGANYTHING_OFFICIAL_PYTHONPATH=/path/to/site-packages-with-transformers-4.46.3] \\
+        python benchmarks/bench_gpu.py --size 320x576 [--size 576x1024] --out results/
+
+Every model has the released architecture with random weights (``benchmarks/fullsize.py``), built on the GPU.
+Each run samples 14 frames (``--frames``) with 25 Euler steps on Karras sigmas (``--steps``), CFG batch 2
+rising from 1 to 3 per frame, and decodes the video; wall time is the median of ``--repeat`` runs after a
+short warm-up run, from the first frame to decoded frames, all models resident; peak is
+``torch.cuda.max_memory_allocated`` during the timed runs (resident weights included).
+
+Rows (one subprocess per group, so each group's peak memory is its own):
+  official fp32        the official pipeline as shipped (its vendored diffusers), called as demo.py calls it, the
+                       entity map handed over on the CPU; only when DRAGANYTHING_OFFICIAL_DIR is set. Its
+                       environment needs transformers 4.46.3 and huggingface_hub < 0.26: put them in a folder
+                       named by DRAGANYTHING_OFFICIAL_PYTHONPATH (e.g. ``pip install --target``).
+  library official     ``DragAnythingPipeline`` with the "official" preset, fp32 (as the official code runs).
+  host stock           ComfyUI's own SVD graph: SVD_img2vid_Conditioning, VideoLinearCFGGuidance, KSampler,
+                       VAEDecode, on a checkpoint state dict loaded as ImageOnlyCheckpointLoader loads it.
+  host + pack          the same graph with Apply DragAnything (the pack's ControlBase) on both conditionings.
+Per-step time is the median interval between sampler steps; MFU is the model FLOPs of one step (counted by
+torch.utils.flop_counter on the real networks) over that time, against 790 TFLOP/s (the bf16 matrix rate
+measured on an H100) and 989 TFLOP/s (the H100 SXM datasheet's dense bf16/fp16).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = BENCH_DIR.parent
+for folder in (PROJECT_DIR, BENCH_DIR):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+
+MEASURED_MATRIX_RATE = 790e12
+DATASHEET_PEAK = 989e12
+RESULT_PREFIX = "RESULT "
+GiB = 1024**3
+
+
+# ------------------------------------------------------------------------------------------------- timing
+
+
+class _HostEvent:
+    """A CPU stand-in for torch.cuda.Event, so the benchmark also runs (slowly) without a GPU."""
+
+    def record(self):
+        self.time = time.perf_counter()
+
+    def elapsed_time(self, later) -> float:
+        return (later.time - self.time) * 1e3
+
+
+def new_event():
+    import torch
+
+    return torch.cuda.Event(enable_timing=True) if torch.cuda.is_available() else _HostEvent()
+
+
+def synchronize() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def compute_device():
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class StepClock:
+    """Events recorded at every sampler step (no host synchronisation inside the loop)."""
+
+    def __init__(self):
+        self.events = []
+
+    def tick(self, *args, **kwargs):
+        event = new_event()
+        event.record()
+        self.events.append(event)
+        return {}
+
+    def step_ms(self) -> float | None:
+        intervals = [a.elapsed_time(b) for a, b in zip(self.events[:-1], self.events[1:])]
+        return statistics.median(intervals) if intervals else None
+
+
+def timed_runs(run, repeat: int, warmup) -> dict:
+    """Warm up once, then ``repeat`` timed runs; wall (median), per-step ms (median), peak bytes."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    warmup()
+    synchronize()
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    walls, steps, extras = [], [], {}
+    for _ in range(repeat):
+        clock = StepClock()
+        synchronize()
+        start = time.perf_counter()
+        extras = run(clock) or {}
+        synchronize()
+        walls.append(time.perf_counter() - start)
+        steps.append(clock.step_ms())
+    measured_steps = [step for step in steps if step is not None]
+    return {"wall_s": statistics.median(walls), "walls_s": walls,
+            "step_ms": statistics.median(measured_steps) if measured_steps else None,
+            "peak_bytes": torch.cuda.max_memory_allocated() if cuda else 0, **extras}
+
+
+def device_name() -> str:
+    import torch
+
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+
+
+def emit(result: dict) -> None:
+    print(RESULT_PREFIX + json.dumps(result), flush=True)
+
+
+# ------------------------------------------------------------------------------------------------ workers
+
+
+def worker_library(args) -> None:
+    """The library's DragAnythingPipeline, "official" preset, fp32; also counts the FLOPs of one step."""
+    import fullsize
+    import torch
+
+    device = compute_device()
+    height, width, frames = args.height, args.width, args.frames
+    pipeline = fullsize.library_pipeline(device, torch.float32)
+    pipeline.set_progress_bar_config(disable=True)
+    flops = fullsize.flops_per_step(pipeline.unet, pipeline.controlnet, height, width, frames)
+    emit({"kind": "flops", "size": f"{height}x{width}", "frames": frames, **flops})
+
+    image = torch.rand(3, height, width, generator=torch.Generator().manual_seed(0))
+    conditions = fullsize.scene(height, width, frames)
+
+    def run(clock, steps=args.steps):
+        gaussian = conditions.gaussian.to(device)
+        entity = conditions.entity_map(device=device)
+        output = pipeline(image, gaussian, entity, preset="official", num_inference_steps=steps,
+                          decode_chunk_size=8, seed=0, callback=lambda *a: clock.tick())
+        return {"finite": bool(torch.isfinite(output.latents).all())}
+
+    result = timed_runs(run, args.repeat, warmup=lambda: run(StepClock(), steps=2))
+    emit({"kind": "run", "row": "library official preset", "dtype": "fp32", "control": "library",
+          "size": f"{height}x{width}", "frames": frames, "steps": args.steps, "device": device_name(), **result})
+
+
+def worker_host(args) -> None:
+    """ComfyUI's SVD graph without control, then with the pack's Apply node (and the requested variants)."""
+    import comfy_host
+    import fullsize
+    import torch
+
+    comfy_host.load_host(os.environ["COMFYUI_DIR"], cpu=not torch.cuda.is_available())
+    import comfy.model_management
+    import comfy.sample
+    from comfy_extras.nodes_video_model import SVD_img2vid_Conditioning, VideoLinearCFGGuidance
+
+    device = compute_device()
+    height, width, frames = args.height, args.width, args.frames
+    unet = fullsize.svd_unet(device)
+    encoder = fullsize.svd_image_encoder(device)
+    state = comfy_host.svd_checkpoint_state_dict(unet, encoder, device)
+    del unet, encoder
+    model, clip_vision, vae = comfy_host.load_svd(state)
+    del state
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    unet_dtype = str(model.model.get_dtype()).replace("torch.", "")
+    image = torch.rand(1, height, width, 3, generator=torch.Generator().manual_seed(0))
+    attach = comfy_host.pack_module("nodes.apply_node").attach_control
+
+    def graph(clock, steps=args.steps, controlnet=None, conditions=None):
+        positive, negative, latent = SVD_img2vid_Conditioning().encode(clip_vision, image, vae, width, height,
+                                                                       frames, 128, 7, 0.02)
+        if controlnet is not None:
+            positive, negative = attach(positive, negative, controlnet, conditions, 1.0, 0.0, 1.0)
+        guided = VideoLinearCFGGuidance().patch(model, 1.0)[0]
+        samples = latent["samples"]
+        noise = comfy.sample.prepare_noise(samples, 0)
+        samples = comfy.sample.sample(guided, noise, steps, 3.0, "euler", "karras", positive, negative, samples,
+                                      callback=lambda *a: clock.tick(), disable_pbar=True, seed=0)
+        frames_out = vae.decode(samples)
+        return {"finite": bool(torch.isfinite(samples).all() and torch.isfinite(frames_out).all())}
+
+    base = {"size": f"{height}x{width}", "frames": frames, "steps": args.steps, "device": device_name(),
+            "unet_dtype": unet_dtype}
+    result = timed_runs(graph, args.repeat, warmup=lambda: graph(StepClock(), steps=2))
+    emit({"kind": "run", "row": "host stock SVD", "dtype": unet_dtype, "control": "none", **base, **result})
+
+    conditions = comfy_host.resolution_free_conditions(width, height)
+    for variant in args.variants:
+        controlnet = comfy_host.wrap_library_controlnet(fullsize.controlnet(device),
+                                                        _dtype(variant.get("dtype", "auto")))
+        network = controlnet.network
+        if variant.get("channels_last"):
+            network.to(memory_format=torch.channels_last)
+        if variant.get("compile"):
+            network.forward = torch.compile(network.forward, dynamic=False)
+        controlnet_ms = _time_module_calls(network)
+
+        def pack(clock, steps=args.steps, controlnet=controlnet, controlnet_ms=controlnet_ms):
+            controlnet_ms.clear()
+            return graph(clock, steps, controlnet, conditions)
+
+        prepare = _time_conditioning(controlnet, conditions, width, height, frames, device)
+        result = timed_runs(pack, args.repeat, warmup=lambda: pack(StepClock(), steps=2))
+        result["controlnet_ms"] = statistics.median(controlnet_ms.times()) if controlnet_ms.times() else None
+        emit({"kind": "run", "row": "host + pack" + (f" ({variant['name']})" if variant["name"] else ""),
+              "dtype": f"{unet_dtype} + cn {str(controlnet.compute_dtype).replace('torch.', '')}",
+              "control": "pack", **base, **prepare, **result})
+        del controlnet, network
+        gc.collect()
+        comfy.model_management.cleanup_models_gc()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def _dtype(name: str):
+    import torch
+
+    return {"auto": None, "fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[name]
+
+
+class _CallTimes:
+    def __init__(self):
+        self.pairs = []
+
+    def clear(self):
+        self.pairs.clear()
+
+    def times(self):
+        return [start.elapsed_time(end) for start, end in self.pairs]
+
+
+def _time_module_calls(module) -> _CallTimes:
+    """CUDA-event time of every forward of ``module`` (the ControlNet's share of a sampler step)."""
+
+    record = _CallTimes()
+
+    def before(*args, **kwargs):
+        event = new_event()
+        event.record()
+        record.pairs.append([event, None])
+
+    def after(*args, **kwargs):
+        event = new_event()
+        event.record()
+        record.pairs[-1][1] = event
+
+    module.register_forward_pre_hook(before)
+    module.register_forward_hook(after)
+    return record
+
+
+def _time_conditioning(controlnet, conditions, width, height, frames, device) -> dict:
+    """Seconds the pack's ControlBase spends before the first step: building the ControlNet's input maps for the
+    latent and embedding them (once per run). Second of two calls, so kernel selection is not counted."""
+    import comfy_host
+
+    control = comfy_host.pack_module("nodes.control").DragAnythingControl(controlnet, conditions)
+    seconds = None
+    for _ in range(2):
+        control._embedding_key = None
+        synchronize()
+        start = time.perf_counter()
+        control._condition_embedding(frames, height // 8, width // 8, device, controlnet.compute_dtype)
+        synchronize()
+        seconds = time.perf_counter() - start
+    return {"conditioning_s": seconds}
+
+
+# ------------------------------------------------------------------------------------------- orchestrator
+
+
+def run_worker(name: str, args, extra_env: dict | None = None, command: list[str] | None = None) -> list[dict]:
+    repeat = args.repeat if name == "host" else args.repeat_fp32
+    command = command or [sys.executable, str(Path(__file__).resolve()), "--worker", name,
+                          "--size", f"{args.height}x{args.width}", "--frames", str(args.frames),
+                          "--steps", str(args.steps), "--repeat", str(repeat),
+                          "--variants", json.dumps(args.variants)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+    started = time.perf_counter()
+    process = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             check=False)
+    results = []
+    for line in process.stdout.splitlines():
+        if line.startswith(RESULT_PREFIX):
+            results.append(json.loads(line[len(RESULT_PREFIX):]))
+        else:
+            print(f"  [{name}] {line}", flush=True)
+    print(f"  [{name}] exit {process.returncode} after {time.perf_counter() - started:.0f} s", flush=True)
+    if process.returncode:
+        results.append({"kind": "error", "row": name, "returncode": process.returncode})
+    return results
+
+
+def table(results: list[dict]) -> str:
+    flops = {r["size"]: r for r in results if r.get("kind") == "flops"}
+    rows = [r for r in results if r.get("kind") == "run"]
+    lines = [("| size | run | dtype | wall s | peak GiB | step ms | CN ms/step | step TFLOP | MFU 790 | MFU 989 |"
+              " vs official fp32 | vs host stock |"),
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        size = row["size"]
+        count = flops.get(size)
+        step_flops = None
+        if count is not None:
+            step_flops = count["unet"]
+            if row["control"] != "none":
+                step_flops += count["controlnet"]
+            if row["control"] == "official":
+                step_flops += count["embedder"]
+        official = next((r for r in rows if r["size"] == size and r["control"] == "official"), None)
+        stock = next((r for r in rows if r["size"] == size and r["control"] == "none"), None)
+        step_s = row["step_ms"] / 1e3 if row.get("step_ms") else None
+
+        def fmt(value, pattern):
+            return pattern.format(value) if value is not None else "-"
+
+        lines.append("| " + " | ".join([
+            f"{row['frames']}x{size}", row["row"], row["dtype"], fmt(row["wall_s"], "{:.2f}"),
+            fmt(row["peak_bytes"] / GiB, "{:.1f}"), fmt(row.get("step_ms"), "{:.0f}"),
+            fmt(row.get("controlnet_ms"), "{:.0f}"), fmt(step_flops and step_flops / 1e12, "{:.1f}"),
+            fmt(step_flops and step_s and step_flops / step_s / MEASURED_MATRIX_RATE, "{:.0%}"),
+            fmt(step_flops and step_s and step_flops / step_s / DATASHEET_PEAK, "{:.0%}"),
+            fmt(official and official["wall_s"] / row["wall_s"], "{:.2f}x faster"),
+            fmt(stock and row["wall_s"] / stock["wall_s"], "{:.2f}x"),
+        ]) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", action="append", help="HxW, repeatable (default 320x576)")
+    parser.add_argument("--frames", type=int, default=14)
+    parser.add_argument("--steps", type=int, default=25)
+    parser.add_argument("--repeat", type=int, default=2, help="timed runs of the host rows")
+    parser.add_argument("--repeat-fp32", type=int, default=1, help="timed runs of the fp32 official and library rows")
+    parser.add_argument("--runs", default="official,library,host",
+                        help="comma-separated groups: official, library, host")
+    parser.add_argument("--variants", default=json.dumps([{"name": ""}]),
+                        help="JSON list of pack variants: name, dtype (auto/fp16/bf16/fp32), channels_last, compile")
+    parser.add_argument("--out", type=Path, help="folder for results.json and table.md")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    args.variants = json.loads(args.variants)
+    sizes = args.size or ["320x576"]
+
+    if args.worker:
+        args.height, args.width = map(int, sizes[0].split("x"))
+        {"library": worker_library, "host": worker_host}[args.worker](args)
+        return
+
+    results = []
+    for size in sizes:
+        args.height, args.width = map(int, size.split("x"))
+        for group in args.runs.split(","):
+            print(f"== {size} {group}", flush=True)
+            if group == "official":
+                official_dir = os.environ.get("DRAGANYTHING_OFFICIAL_DIR")
+                if not official_dir:
+                    print("  skipped: DRAGANYTHING_OFFICIAL_DIR is not set", flush=True)
+                    continue
+                results += run_official(args, Path(official_dir))
+            elif group == "host" and not os.environ.get("COMFYUI_DIR"):
+                print("  skipped: COMFYUI_DIR is not set", flush=True)
+            else:
+                results += run_worker(group, args)
+            if args.out:
+                args.out.mkdir(parents=True, exist_ok=True)
+                (args.out / "results.json").write_text(json.dumps(results, indent=1))
+    text = table(results)
+    print(text)
+    if args.out:
+        (args.out / "table.md").write_text(text + "\n")
+
+
+def run_official(args, official_dir: Path) -> list[dict]:
+    """The official worker in its own environment, on the scene's maps written here by the library."""
+    import tempfile
+
+    import fullsize
+    import torch
+    from safetensors.torch import save_file
+
+    conditions = fullsize.scene(args.height, args.width, args.frames)
+    inputs = Path(tempfile.mkdtemp()) / "official_inputs.safetensors"
+    save_file({"gaussian": conditions.gaussian[:, 0].round().to(torch.uint8).contiguous(),
+               "entity_index": conditions.entity_index.contiguous(),
+               "embeddings": conditions.embeddings.float().contiguous()}, str(inputs))
+    request = {"height": args.height, "width": args.width, "frames": args.frames, "steps": args.steps,
+               "repeat": args.repeat_fp32, "inputs": str(inputs),
+               "configs": {"unet": fullsize.SVD_UNET_CONFIG, "controlnet": fullsize.OFFICIAL_CONFIG,
+                           "vae": fullsize.SVD_VAE_CONFIG, "image_encoder": fullsize.SVD_IMAGE_ENCODER_CONFIG,
+                           "scheduler": _scheduler_config()}}
+    request_path = inputs.with_name("request.json")
+    request_path.write_text(json.dumps(request))
+    pythonpath = [os.environ.get("DRAGANYTHING_OFFICIAL_PYTHONPATH", ""), str(official_dir), str(BENCH_DIR)]
+    env = {"PYTHONPATH": os.pathsep.join(p for p in pythonpath if p)}
+    command = [os.environ.get("DRAGANYTHING_OFFICIAL_PYTHON", sys.executable), str(BENCH_DIR / "official_worker.py"),
+               str(official_dir), str(request_path)]
+    return run_worker("official", args, env, command)
+
+
+def _scheduler_config() -> dict:
+    from draganything.pipeline import SVD_SCHEDULER_CONFIG
+
+    return SVD_SCHEDULER_CONFIG
+
+
+if __name__ == "__main__":
+    main()
