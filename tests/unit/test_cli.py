@@ -2,6 +2,7 @@
 paragraph on stderr (never a traceback); a bad command line exits 2."""
 
 import hashlib
+import importlib
 import json
 import os
 import shutil
@@ -492,6 +493,43 @@ def test_generate_reports_an_svd_folder_that_is_not_one(tiny_models, tmp_path, c
     models = dict(tiny_models, svd=tiny_models["dift"])
     status, _, err = run(capsys, *generate_args(models, tmp_path))
     assert_bad_input(status, err, "svd")
+
+
+# ------------------------------------------------------------------------------------------------ demo, evaluate
+
+
+def _importable(module: str, name: str) -> bool:
+    try:
+        return hasattr(importlib.import_module(module), name)
+    except ImportError:
+        return False
+
+
+HAS_TINY_DEMO = _importable("draganything.tiny", "run_demo")
+HAS_EVALUATE = _importable("draganything.metrics", "evaluate")
+
+
+@pytest.mark.skipif(HAS_TINY_DEMO, reason="the tiny demo is installed; its run is tested below")
+def test_demo_without_the_tiny_model_says_so(tmp_path, capsys):
+    status, _, err = run(capsys, "demo", "--out", tmp_path / "demo.gif")
+    assert_bad_input(status, err, "demo", "not part of this installation")
+
+
+@pytest.mark.skipif(HAS_EVALUATE, reason="the evaluation is installed; its run is tested below")
+def test_evaluate_without_the_metrics_module_says_so(tmp_path, capsys):
+    status, _, err = run(capsys, "evaluate", "--out", tmp_path)
+    assert_bad_input(status, err, "evaluate", "not part of this installation")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_TINY_DEMO, reason="draganything.tiny.run_demo is not in this checkout")
+def test_demo_writes_a_video(tmp_path, capsys):
+    status, out, err = run(capsys, "demo", "--out", tmp_path / "demo.gif")
+    assert status == cli.EXIT_OK, err
+    frames = viz.read_video(tmp_path / "demo.gif")
+    assert frames.ndim == 4
+    assert frames.shape[0] > 1
+    assert f"wrote {tmp_path / 'demo.gif'}" in out
 
 
 # ------------------------------------------------------------------------------------------------ as a program
