@@ -33,7 +33,7 @@ from .entity import (
     inscribed_circle,
     pool_features,
 )
-from .errors import DragAnythingError
+from .errors import DragAnythingError, check_choice
 from .framing import Framing
 from .gaussian import GAUSSIAN_MODES, controlnet_gaussian_input, gaussian_maps
 from .trajectory import Trajectories
@@ -131,12 +131,9 @@ def build_conditions(
     source_size: (width, height) of the source frame; defaults to the trajectories' stored size, else the
         first mask's size.
     """
-    if entity_mode not in EMBEDDING_MODES:
-        raise DragAnythingError("entity_mode", f"unknown mode {entity_mode!r}",
-                                f"Use one of {', '.join(EMBEDDING_MODES)}.")
-    if gaussian_mode not in GAUSSIAN_MODES:
-        raise DragAnythingError("gaussian_mode", f"unknown mode {gaussian_mode!r}",
-                                f"Use one of {', '.join(GAUSSIAN_MODES)}.")
+    # Checked before any mask work, so a misspelt option fails at once.
+    check_choice("entity_mode", entity_mode, EMBEDDING_MODES, "an entity map mode")
+    check_choice("gaussian_mode", gaussian_mode, GAUSSIAN_MODES, "a Gaussian map mode")
     entities = list(trajectories)
     if not entities:
         raise DragAnythingError("trajectories", "there are no entities", "Add at least one entity with a track.")

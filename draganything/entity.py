@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 import torch
 
-from .errors import DragAnythingError
+from .errors import DragAnythingError, check_choice
 
 BINARIZE_MODES = ("official", "threshold")
 EMBEDDING_MODES = ("trained", "official_demo")
@@ -56,6 +56,7 @@ def binarize_mask(mask, mode: str = "official", threshold: float = 0.5, name: st
     ``"threshold"``: foreground where the value, scaled to 0..1, is greater than ``threshold``; colour masks are
     converted to grey first. Use it for soft or anti-aliased masks.
     """
+    check_choice("binarize_mode", mode, BINARIZE_MODES, "a mask binarisation mode")
     array = np.asarray(mask)
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
@@ -80,12 +81,10 @@ def binarize_mask(mask, mode: str = "official", threshold: float = 0.5, name: st
         # conversion of its per-channel 0/1 image.
         full = (np.rint(unit * 255) == 255).astype(np.uint8)
         return cv2.cvtColor(full, cv2.COLOR_RGB2GRAY) if full.ndim == 3 else full
-    if mode == "threshold":
-        if not 0 <= threshold < 1:
-            raise DragAnythingError("threshold", f"got {threshold}", "Use a threshold in [0, 1).")
-        grey = cv2.cvtColor(unit, cv2.COLOR_RGB2GRAY) if unit.ndim == 3 else unit
-        return (grey > threshold).astype(np.uint8)
-    raise DragAnythingError("binarize_mode", f"unknown mode {mode!r}", f"Use one of {', '.join(BINARIZE_MODES)}.")
+    if not 0 <= threshold < 1:
+        raise DragAnythingError("threshold", f"got {threshold}", "Use a threshold in [0, 1).")
+    grey = cv2.cvtColor(unit, cv2.COLOR_RGB2GRAY) if unit.ndim == 3 else unit
+    return (grey > threshold).astype(np.uint8)
 
 
 def read_mask(path) -> np.ndarray:
@@ -190,11 +189,10 @@ def entity_embeddings(pooled: torch.Tensor, mode: str = "trained") -> torch.Tens
     if pooled.ndim != 2 or pooled.shape[1] % 2:
         raise DragAnythingError("embeddings", f"expected [N, C] with C even, got {tuple(pooled.shape)}",
                                 "Pass pooled feature vectors, one row per entity (320 channels for DIFT).")
+    check_choice("entity_mode", mode, EMBEDDING_MODES, "an entity map mode")
     if mode == "trained":
         return torch.nn.functional.avg_pool1d(pooled[:, None], kernel_size=2, stride=2)[:, 0]
-    if mode == "official_demo":
-        return pooled[:, :1].expand(-1, pooled.shape[1] // 2).contiguous()
-    raise DragAnythingError("entity_mode", f"unknown mode {mode!r}", f"Use one of {', '.join(EMBEDDING_MODES)}.")
+    return pooled[:, :1].expand(-1, pooled.shape[1] // 2).contiguous()
 
 
 # ---------------------------------------------------------------------------------------------------- discs

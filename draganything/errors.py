@@ -1,4 +1,10 @@
-"""One error type for bad input, phrased for the person who supplied it."""
+"""One error type for bad input, phrased for the person who supplied it, and the checks every module shares."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
 
 
 class DragAnythingError(ValueError):
@@ -13,3 +19,18 @@ class DragAnythingError(ValueError):
         self.problem = problem
         self.fix = fix
         super().__init__(f"{input_name}: {problem}. {fix}")
+
+
+def check_choice(input_name: str, value, choices: Sequence[str], kind: str, note: str = "") -> None:
+    """Raise unless ``value`` is one of ``choices``; ``kind`` names what it is, with its article ("a mode")."""
+    if not isinstance(value, str) or value not in choices:
+        raise DragAnythingError(
+            input_name, f"{value!r} is not {kind}", f"Use one of {', '.join(choices)}{f' ({note})' if note else ''}"
+        )
+
+
+def check_positive_int(input_name: str, value, what: str) -> int:
+    """``value`` as an int when it is a positive integer (bools refused), else DragAnythingError about ``what``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise DragAnythingError(input_name, f"{value!r} is not {what}", "Pass a positive integer")
+    return int(value)

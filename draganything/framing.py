@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import DragAnythingError
+from .errors import DragAnythingError, check_choice, check_positive_int
 from .trajectory import apply_offframe
 
 FRAMING_MODES = ("stretch", "center_crop")
@@ -37,18 +37,9 @@ class Framing:
 
     def __post_init__(self):
         for name in ("src_w", "src_h", "dst_w", "dst_h"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise DragAnythingError(
-                    f"framing {name}", f"{value!r} is not a size in pixels", "Pass a positive integer"
-                )
-            object.__setattr__(self, name, int(value))
-        if self.mode not in FRAMING_MODES:
-            raise DragAnythingError(
-                "framing mode",
-                f"{self.mode!r} is not a framing mode",
-                f"Use {' or '.join(FRAMING_MODES)} (the official demo stretches; the host's SVD node centre-crops)",
-            )
+            object.__setattr__(self, name, check_positive_int(f"framing {name}", getattr(self, name), "a size in pixels"))
+        check_choice("framing mode", self.mode, FRAMING_MODES, "a framing mode",
+                     "the official demo stretches; the host's SVD node centre-crops")
 
     @property
     def crop_box(self) -> tuple[int, int, int, int]:
@@ -128,12 +119,7 @@ class Framing:
         """
         import cv2
 
-        if interpolation not in MASK_INTERPOLATIONS:
-            raise DragAnythingError(
-                "mask interpolation",
-                f"{interpolation!r} is not a mask interpolation",
-                f"Use {' or '.join(MASK_INTERPOLATIONS)}",
-            )
+        check_choice("mask interpolation", interpolation, MASK_INTERPOLATIONS, "a mask interpolation")
         binary = _binary_mask(mask, self.src_w, self.src_h)
         x0, y0, x1, y1 = self.crop_box
         flag = cv2.INTER_LINEAR if interpolation == "linear" else cv2.INTER_NEAREST_EXACT

@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 import torch
 
-from .errors import DragAnythingError
+from .errors import DragAnythingError, check_choice
 
 GAUSSIAN_MODES = ("template", "analytic")
 TEMPLATE_SIZE = 200
@@ -159,11 +159,9 @@ def analytic_gaussian_maps(points, sides, height: int, width: int, visible=None)
 
 def gaussian_maps(points, sides, height: int, width: int, mode: str = "template", visible=None) -> np.ndarray:
     """[F, H, W] maps in 0..255 (uint8 for "template", float32 for "analytic"). See the module docstring."""
-    if mode == "template":
-        return template_gaussian_maps(points, sides, height, width, visible)
-    if mode == "analytic":
-        return analytic_gaussian_maps(points, sides, height, width, visible)
-    raise DragAnythingError("gaussian_mode", f"unknown mode {mode!r}", f"Use one of {', '.join(GAUSSIAN_MODES)}.")
+    check_choice("gaussian_mode", mode, GAUSSIAN_MODES, "a Gaussian map mode")
+    build = template_gaussian_maps if mode == "template" else analytic_gaussian_maps
+    return build(points, sides, height, width, visible)
 
 
 def controlnet_gaussian_input(maps: np.ndarray) -> torch.Tensor:

@@ -38,9 +38,9 @@ from transformers import CLIPVisionModelWithProjection
 from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
 from .controlnet import OFFICIAL_TIME_IDS, DragAnythingControlNet, time_ids
-from .errors import DragAnythingError
+from .errors import DragAnythingError, check_choice, check_positive_int
 from .unet import legacy_temporal_context, unet_forward_with_residuals
-from .weights import load_controlnet
+from .weights import load_controlnet, parse_dtype
 
 # stabilityai/stable-video-diffusion-img2vid scheduler/scheduler_config.json: Karras sigmas from 700 to 0.002,
 # v-prediction, network timesteps 0.25 * ln(sigma).
@@ -306,26 +306,20 @@ class DragAnythingPipeline(DiffusionPipeline):
         conditioning_scale,
         skip_unconditional,
     ):
-        if not skip_unconditional:
-            return self.controlnet(
-                model_input,
-                timestep,
-                image_embeddings,
-                added_time_ids,
-                condition_embedding,
-                conditioning_scale=conditioning_scale,
-                return_dict=False,
-            )
-        half = model_input.shape[0] // 2
+        # Without control on the unconditional CFG half, only the conditional half runs the ControlNet and the
+        # unconditional half gets zero residuals.
+        start = model_input.shape[0] // 2 if skip_unconditional else 0
         down, mid = self.controlnet(
-            model_input[half:],
+            model_input[start:],
             timestep,
-            image_embeddings[half:],
-            added_time_ids[half:],
+            image_embeddings[start:],
+            added_time_ids[start:],
             condition_embedding,
             conditioning_scale=conditioning_scale,
             return_dict=False,
         )
+        if not start:
+            return down, mid
         return [torch.cat([torch.zeros_like(r), r]) for r in down], torch.cat([torch.zeros_like(mid), mid])
 
     def decode_latents(self, latents: torch.Tensor, decode_chunk_size: int = 8) -> torch.Tensor:
@@ -358,7 +352,7 @@ def load_pipeline(
     svd_path: str | Path,
     controlnet_path: str | Path,
     *,
-    dtype: torch.dtype = torch.float32,
+    dtype: torch.dtype | str = torch.float32,
     device: torch.device | str = "cpu",
 ) -> DragAnythingPipeline:
     """SVD img2vid from a diffusers folder plus the DragAnything ControlNet (strictly checked), ready to sample.
@@ -372,6 +366,7 @@ def load_pipeline(
             f"{svd_folder} is not a diffusers pipeline folder (no model_index.json)",
             SVD_HINT,
         )
+    dtype = parse_dtype(dtype)
     controlnet = load_controlnet(controlnet_path, dtype=dtype, device=device)
     # diffusers renamed from_pretrained's torch_dtype to dtype (the old name now warns); use what it has.
     dtype_keyword = "dtype" if hasattr(deprecation_utils, "_TORCH_DTYPE_DEPRECATION_MESSAGE") else "torch_dtype"
@@ -388,10 +383,7 @@ def load_pipeline(
 def _resolve_preset(preset: str | SamplingPreset) -> SamplingPreset:
     if isinstance(preset, SamplingPreset):
         return preset
-    if preset not in PRESETS:
-        raise DragAnythingError(
-            "preset", f"unknown preset {preset!r}", f"use one of {', '.join(sorted(PRESETS))} or a SamplingPreset"
-        )
+    check_choice("preset", preset, tuple(sorted(PRESETS)), "a sampling preset", "or pass a SamplingPreset")
     return PRESETS[preset]
 
 
@@ -451,6 +443,5 @@ def _check_noise(noise: torch.Tensor, shape: tuple[int, ...], name: str) -> None
 
 def _check_positive(**values: int) -> None:
     for name, value in values.items():
-        if value < 1:
-            raise DragAnythingError(name, f"must be at least 1, got {value}", f"pass a positive {name}")
+        check_positive_int(name, value, "a positive integer")
 

@@ -12,9 +12,18 @@ import torch
 from diffusers import AutoencoderKLTemporalDecoder, UNetSpatioTemporalConditionModel
 from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
-from .controlnet import DragAnythingControlNet
+from .controlnet import OFFICIAL_CONFIG, DragAnythingControlNet
 
 TINY_CONTEXT_DIM = 32
+# Taken from the released config as they are: the block types and depths fix the key names and the 12 skips.
+_LAYOUT_KEYS = (
+    "in_channels",
+    "out_channels",
+    "down_block_types",
+    "up_block_types",
+    "layers_per_block",
+    "transformer_layers_per_block",
+)
 
 
 def tiny_unet_config() -> dict:
@@ -24,27 +33,12 @@ def tiny_unet_config() -> dict:
     state dict has exactly SVD's key names.
     """
     return {
+        **{key: OFFICIAL_CONFIG[key] for key in _LAYOUT_KEYS},
         "sample_size": 8,
-        "in_channels": 8,
-        "out_channels": 4,
-        "down_block_types": (
-            "CrossAttnDownBlockSpatioTemporal",
-            "CrossAttnDownBlockSpatioTemporal",
-            "CrossAttnDownBlockSpatioTemporal",
-            "DownBlockSpatioTemporal",
-        ),
-        "up_block_types": (
-            "UpBlockSpatioTemporal",
-            "CrossAttnUpBlockSpatioTemporal",
-            "CrossAttnUpBlockSpatioTemporal",
-            "CrossAttnUpBlockSpatioTemporal",
-        ),
         "block_out_channels": (32, 64, 96, 96),
         "addition_time_embed_dim": 8,
         "projection_class_embeddings_input_dim": 24,
-        "layers_per_block": 2,
         "cross_attention_dim": TINY_CONTEXT_DIM,
-        "transformer_layers_per_block": 1,
         "num_attention_heads": (1, 2, 3, 3),
         "num_frames": 4,
     }
@@ -54,8 +48,8 @@ def tiny_controlnet_config() -> dict:
     """The DragAnything ControlNet config matching :func:`tiny_unet_config` (embedder at official widths)."""
     return {
         **tiny_unet_config(),
-        "conditioning_channels": 3,
-        "conditioning_embedding_out_channels": (16, 32, 96, 256),
+        "conditioning_channels": OFFICIAL_CONFIG["conditioning_channels"],
+        "conditioning_embedding_out_channels": OFFICIAL_CONFIG["conditioning_embedding_out_channels"],
     }
 
 

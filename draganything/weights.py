@@ -35,20 +35,41 @@ UNREADABLE_FIX = (
     "trust converts with safetensors.torch.save_file(torch.load(path, weights_only=True), 'model.safetensors')"
 )
 _SHOWN = 5  # keys quoted in a message
+# Names a user may give for a weight dtype: torch's own and the short forms model loaders show.
+DTYPE_NAMES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+}
+
+
+def parse_dtype(dtype: torch.dtype | str, input_name: str = "dtype") -> torch.dtype:
+    """A floating-point torch dtype from itself or one of :data:`DTYPE_NAMES` ("fp16", "bfloat16", ...)."""
+    if isinstance(dtype, torch.dtype) and dtype.is_floating_point:
+        return dtype
+    if isinstance(dtype, str) and dtype.removeprefix("torch.") in DTYPE_NAMES:
+        return DTYPE_NAMES[dtype.removeprefix("torch.")]
+    raise DragAnythingError(input_name, f"{dtype!r} is not a weight dtype", f"Use one of {', '.join(DTYPE_NAMES)}")
 
 
 def load_controlnet(
     path: str | Path,
     *,
-    dtype: torch.dtype = torch.float32,
+    dtype: torch.dtype | str = torch.float32,
     device: torch.device | str = "cpu",
     config: Mapping | str | Path | None = None,
 ) -> DragAnythingControlNet:
     """The ControlNet from ``path`` (folder or .safetensors), its weights cast to ``dtype`` on ``device``.
 
+    ``dtype``: a floating torch dtype or its name (:func:`parse_dtype`).
+
     ``config`` (a dict or a config.json path) overrides the config found with the weights. The network is
     built without initialising its parameters, so loading costs the file read only. Returns it in eval mode.
     """
+    dtype = parse_dtype(dtype)
     weights_file, config_dict, config_source = resolve_checkpoint(path, config)
     with torch.device("meta"):
         controlnet = DragAnythingControlNet.from_config(config_dict)

@@ -119,8 +119,7 @@ class Trajectories:
         self.entities = list(self.entities)
         self.width, self.height = frame_size(self.width, self.height)
         if self.num_frames is not None:
-            check_num_frames(self.num_frames)
-            self.num_frames = int(self.num_frames)
+            self.num_frames = check_num_frames(self.num_frames)
 
     def __len__(self) -> int:
         return len(self.entities)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import DragAnythingError
+from ..errors import DragAnythingError, check_choice
 from .validation import FORMAT_DOC, check_num_frames
 
 if TYPE_CHECKING:
@@ -34,12 +34,7 @@ def resample_track(entity: Entity, num_frames: int, mode: str = "index") -> tupl
     the source point nearest to it in the mode's own parameter (point index, arc length or frame).
     """
     check_num_frames(num_frames)
-    if mode not in RESAMPLE_MODES:
-        raise DragAnythingError(
-            "resampling mode",
-            f"{mode!r} is not a resampling mode",
-            f"Use one of {', '.join(RESAMPLE_MODES)} (see {FORMAT_DOC})",
-        )
+    check_choice("resampling mode", mode, RESAMPLE_MODES, "a resampling mode", f"see {FORMAT_DOC}")
     points, visible = entity.points, entity.visibility
     count = len(points)
     if entity.anchor or (count == 1 and mode != "pchip"):
@@ -100,12 +95,7 @@ def apply_offframe(
     "invisible" keeps every point where it is and marks the off-frame ones not visible (downstream maps skip
     them); "clip" moves off-frame points onto the nearest edge of the frame and leaves their visibility alone.
     """
-    if policy not in OFFFRAME_POLICIES:
-        raise DragAnythingError(
-            "offframe",
-            f"{policy!r} is not an off-frame policy",
-            f"Use one of {', '.join(OFFFRAME_POLICIES)} (see {FORMAT_DOC})",
-        )
+    check_choice("offframe", policy, OFFFRAME_POLICIES, "an off-frame policy", f"see {FORMAT_DOC}")
     points = np.asarray(points, dtype=np.float64)
     visible = np.ones(points.shape[:-1], dtype=bool) if visible is None else np.asarray(visible, dtype=bool)
     if policy == "clip":

@@ -12,31 +12,29 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import DragAnythingError
+from ..errors import DragAnythingError, check_positive_int
 
 # Where every format, the off-frame policy and the resampling modes are specified; quoted in error messages.
 FORMAT_DOC = "docs/trajectory-format.md"
 
 
-def check_num_frames(num_frames) -> None:
-    if isinstance(num_frames, bool) or not isinstance(num_frames, (int, np.integer)) or num_frames < 1:
-        raise DragAnythingError(
-            "num_frames",
-            f"{num_frames!r} is not a frame count",
-            "Pass a positive integer number of frames",
-        )
+def check_num_frames(num_frames) -> int:
+    return check_positive_int("num_frames", num_frames, "a frame count")
 
 
 def frame_size(width, height, input_name: str | None = None) -> tuple[int | None, int | None]:
     """Validated optional frame size; errors name `input_name` when the size came from inside that input."""
+    sizes = []
     for name, value in (("width", width), ("height", height)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+        try:
+            sizes.append(None if value is None else check_positive_int(name, value, "a frame size in pixels"))
+        except DragAnythingError:
             if input_name is None:
-                raise DragAnythingError(name, f"{value!r} is not a frame size in pixels", "Pass a positive integer")
+                raise
             raise DragAnythingError(
                 input_name, f"its {name} is {value!r}, not a frame size in pixels", "Give a positive integer or null"
-            )
-    return (None if width is None else int(width)), (None if height is None else int(height))
+            ) from None
+    return sizes[0], sizes[1]
 
 
 def points_array(name: str, raw) -> np.ndarray:

@@ -239,9 +239,9 @@ def test_size_must_be_a_multiple_of_64(pipeline, size):
         ({"image": torch.rand(3, SIZE, SIZE) * 255}, "image: values must be floats in 0..1"),
         ({"image": torch.rand(2, 3, SIZE, SIZE)}, "image: got a batch of 2"),
         ({"image": torch.rand(SIZE, SIZE, 3)}, r"image: expected a \[3,H,W\]"),
-        ({"preset": "fast"}, "unknown preset 'fast'"),
+        ({"preset": "fast"}, "preset: 'fast' is not a sampling preset. Use one of default, official"),
         ({"noise": torch.zeros(1, NUM_FRAMES, 4, 4, 4)}, r"noise: expected shape \[1, 2, 4, 8, 8\]"),
-        ({"num_videos": 0}, "num_videos: must be at least 1"),
+        ({"num_videos": 0}, "num_videos: 0 is not a positive integer"),
         ({"seed": 1, "generator": torch.Generator()}, "seed: both a seed and a generator"),
     ],
 )

@@ -12,7 +12,14 @@ from safetensors.torch import save_file
 from draganything.controlnet import OFFICIAL_CONFIG, DragAnythingControlNet
 from draganything.errors import DragAnythingError
 from draganything.testing import tiny_controlnet, tiny_controlnet_config, tiny_unet
-from draganything.weights import CONFIG_NAME, WEIGHTS_NAME, check_layout, load_controlnet, read_header
+from draganything.weights import (
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    check_layout,
+    load_controlnet,
+    parse_dtype,
+    read_header,
+)
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +61,17 @@ def test_loads_a_release_folder(release_folder, network):
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_loads_in_a_chosen_dtype(release_folder, network, dtype):
     assert_same_weights(load_controlnet(release_folder, dtype=dtype, device="cpu"), network, dtype)
+
+
+def test_a_dtype_can_be_named(release_folder, network):
+    assert_same_weights(load_controlnet(release_folder, dtype="bf16"), network, torch.bfloat16)
+    assert parse_dtype("float16") is parse_dtype("fp16") is parse_dtype("torch.float16") is torch.float16
+
+
+@pytest.mark.parametrize("dtype", ["fp8", "int8", torch.int8, None])
+def test_a_dtype_that_is_not_a_weight_dtype_is_refused(release_folder, dtype):
+    with pytest.raises(DragAnythingError, match=r"dtype: .* is not a weight dtype\. Use one of float32, fp32"):
+        load_controlnet(release_folder, dtype=dtype)
 
 
 def test_loads_a_single_file_with_the_config_beside_it(release_folder, network):
