@@ -187,12 +187,12 @@ def worker_host(args) -> None:
     image = torch.rand(1, height, width, 3, generator=torch.Generator().manual_seed(0))
     attach = comfy_host.pack_module("nodes.apply_node").attach_control
 
-    def graph(clock, steps=args.steps, controlnet=None, conditions=None):
+    def graph(clock, steps=args.steps, controlnet=None, conditions=None, unet_model=model):
         positive, negative, latent = SVD_img2vid_Conditioning().encode(clip_vision, image, vae, width, height,
                                                                        frames, 128, 7, 0.02)
         if controlnet is not None:
             positive, negative = attach(positive, negative, controlnet, conditions, 1.0, 0.0, 1.0)
-        guided = VideoLinearCFGGuidance().patch(model, 1.0)[0]
+        guided = VideoLinearCFGGuidance().patch(unet_model, 1.0)[0]
         samples = latent["samples"]
         noise = comfy.sample.prepare_noise(samples, 0)
         samples = comfy.sample.sample(guided, noise, steps, 3.0, "euler", "karras", positive, negative, samples,
@@ -200,37 +200,83 @@ def worker_host(args) -> None:
         frames_out = vae.decode(samples)
         return {"finite": bool(torch.isfinite(samples).all() and torch.isfinite(frames_out).all())}
 
-    base = {"size": f"{height}x{width}", "frames": frames, "steps": args.steps, "device": device_name(),
-            "unet_dtype": unet_dtype}
-    result = timed_runs(graph, args.repeat, warmup=lambda: graph(StepClock(), steps=2))
-    emit({"kind": "run", "row": "host stock SVD", "dtype": unet_dtype, "control": "none", **base, **result})
-
+    base = {"size": f"{height}x{width}", "frames": frames, "steps": args.steps, "device": device_name()}
+    unet_models = [("", model)]
+    if args.compile_unet:
+        unet_models.append((" [UNet compiled]", _compiled_like_torch_compile_node(model)))
     conditions = comfy_host.resolution_free_conditions(width, height)
-    for variant in args.variants:
-        controlnet = comfy_host.wrap_library_controlnet(fullsize.controlnet(device),
-                                                        _dtype(variant.get("dtype", "auto")))
-        network = controlnet.network
-        if variant.get("channels_last"):
-            network.to(memory_format=torch.channels_last)
-        if variant.get("compile"):
-            network.forward = torch.compile(network.forward, dynamic=False)
-        controlnet_ms = _time_module_calls(network)
+    for suffix, unet_model in unet_models:
+        def stock(clock, steps=args.steps, unet_model=unet_model):
+            return graph(clock, steps, unet_model=unet_model)
 
-        def pack(clock, steps=args.steps, controlnet=controlnet, controlnet_ms=controlnet_ms):
-            controlnet_ms.clear()
-            return graph(clock, steps, controlnet, conditions)
+        try:
+            result = timed_runs(stock, args.repeat, warmup=lambda: stock(StepClock(), steps=2))
+            emit({"kind": "run", "row": "host stock SVD" + suffix, "dtype": unet_dtype, "control": "none",
+                  **base, **result})
+        except Exception as error:  # noqa: BLE001 (one failed row must not cost the others)
+            emit({"kind": "error", "row": "host stock SVD" + suffix, "error": repr(error)[:500]})
+        for variant in args.variants:
+            try:
+                emit(_pack_row(variant, suffix, unet_model, graph, conditions, args, base, unet_dtype, device))
+            except Exception as error:  # noqa: BLE001
+                emit({"kind": "error", "row": f"host + pack {variant['name']}{suffix}", "error": repr(error)[:500]})
+            gc.collect()
+            comfy.model_management.cleanup_models_gc()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
 
-        prepare = _time_conditioning(controlnet, conditions, width, height, frames, device)
-        result = timed_runs(pack, args.repeat, warmup=lambda: pack(StepClock(), steps=2))
-        result["controlnet_ms"] = statistics.median(controlnet_ms.times()) if controlnet_ms.times() else None
-        emit({"kind": "run", "row": "host + pack" + (f" ({variant['name']})" if variant["name"] else ""),
-              "dtype": f"{unet_dtype} + cn {str(controlnet.compute_dtype).replace('torch.', '')}",
-              "control": "pack", **base, **prepare, **result})
-        del controlnet, network
-        gc.collect()
-        comfy.model_management.cleanup_models_gc()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+
+def _compiled_like_torch_compile_node(model):
+    """The MODEL with its diffusion model compiled exactly as the host's TorchCompileModel node does (inductor)."""
+    from comfy_api.torch_helpers import set_torch_compile_wrapper
+
+    compiled = model.clone()
+    set_torch_compile_wrapper(model=compiled, backend="inductor", options={
+        "guard_filter_fn": lambda entries: [("transformer_options" not in entry.name) for entry in entries]})
+    return compiled
+
+
+def _pack_row(variant, suffix, unet_model, graph, conditions, args, base, unet_dtype, device) -> dict:
+    """One "host + pack" row: a fresh ControlNet in the variant's dtype/layout/compilation, timed in the graph."""
+    import comfy_host
+    import fullsize
+    import torch
+
+    height, width, frames = args.height, args.width, args.frames
+    controlnet = comfy_host.wrap_library_controlnet(fullsize.controlnet(device), _dtype(variant.get("dtype", "auto")))
+    network = controlnet.network
+    if variant.get("channels_last"):
+        for layer in network.modules():
+            if isinstance(layer, torch.nn.Conv2d):  # the temporal Conv3d kernels have no 4-D layout
+                layer.to(memory_format=torch.channels_last)
+    if variant.get("compile"):
+        network.forward = torch.compile(network.forward, dynamic=False)
+    controlnet_ms = _time_module_calls(network)
+
+    def pack(clock, steps=args.steps):
+        controlnet_ms.clear()
+        return graph(clock, steps, controlnet, conditions, unet_model)
+
+    prepare = _time_conditioning(controlnet, conditions, width, height, frames, device)
+    result = timed_runs(pack, args.repeat, warmup=lambda: pack(StepClock(), steps=2))
+    result["controlnet_ms"] = statistics.median(controlnet_ms.times()) if controlnet_ms.times() else None
+    if args.profile_dir and variant.get("profile") and torch.cuda.is_available():
+        _profile(pack, Path(args.profile_dir) / f"profile_{height}x{width}_{variant['name'] or 'pack'}.txt")
+    name = "host + pack" + (f" ({variant['name']})" if variant["name"] else "") + suffix
+    return {"kind": "run", "row": name, "dtype": f"{unet_dtype} + cn {str(controlnet.compute_dtype).replace('torch.', '')}",
+            "control": "pack", **base, **prepare, **result}
+
+
+def _profile(run, path: Path) -> None:
+    """CUDA kernel time of a 3-step run by kernel, the largest first (where a step's time goes)."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as profiler:
+        run(StepClock(), steps=3)
+        torch.cuda.synchronize()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(profiler.key_averages().table(sort_by="cuda_time_total", row_limit=40, max_name_column_width=90))
 
 
 def _dtype(name: str):
@@ -296,6 +342,10 @@ def run_worker(name: str, args, extra_env: dict | None = None, command: list[str
                           "--size", f"{args.height}x{args.width}", "--frames", str(args.frames),
                           "--steps", str(args.steps), "--repeat", str(repeat),
                           "--variants", json.dumps(args.variants)]
+    if args.profile_dir:
+        command += ["--profile-dir", str(args.profile_dir)]
+    if args.compile_unet:
+        command.append("--compile-unet")
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
     started = time.perf_counter()
     process = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -357,8 +407,12 @@ def main() -> None:
     parser.add_argument("--runs", default="official,library,host",
                         help="comma-separated groups: official, library, host")
     parser.add_argument("--variants", default=json.dumps([{"name": ""}]),
-                        help="JSON list of pack variants: name, dtype (auto/fp16/bf16/fp32), channels_last, compile")
+                        help="JSON list of pack variants: name, dtype (auto/fp16/bf16/fp32), channels_last, compile, "
+                             "profile")
     parser.add_argument("--out", type=Path, help="folder for results.json and table.md")
+    parser.add_argument("--profile-dir", help="write a CUDA kernel profile of each pack variant here")
+    parser.add_argument("--compile-unet", action="store_true",
+                        help="also time the host rows with the UNet compiled as the TorchCompileModel node does")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.variants = json.loads(args.variants)
