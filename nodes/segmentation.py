@@ -45,7 +45,7 @@ class SamModel:
 def detect_sam_architecture(state_dict: dict, file_name: str) -> str:
     """Name the segment-anything variant of a checkpoint, or explain why it is not one this pack runs."""
     keys = state_dict.keys()
-    if any(key.startswith(("model.", "sam_mask_decoder.", "image_encoder.trunk.")) for key in keys):
+    if any(key.startswith(("sam_mask_decoder.", "image_encoder.trunk.")) for key in keys):
         found = "a SAM 2 checkpoint"
     elif any(key.startswith(("mask_decoder.hf_token", "mask_decoder.hf_mlp", "mask_decoder.compress_vit_feat"))
              for key in keys):
@@ -97,28 +97,36 @@ def segment_with_sam(sam: SamModel, image: np.ndarray, prompts: list[EntityPromp
 def segment_with_grabcut(image: np.ndarray, prompts: list[EntityPrompt], iterations: int = 5) -> np.ndarray:
     """Weight-free fallback: GrabCut seeded by the box, or by discs around the clicks. Returns bool [N, H, W].
 
-    A click marks a small certain-foreground disc and a larger probable-foreground disc; negative clicks mark
-    certain background. Only the connected regions that contain a positive click (or lie in the box) are kept.
+    Without a box, a positive click marks a small certain-foreground disc inside a probable-foreground disc, and
+    everything farther than a quarter of the short side from every positive click is certain background (one
+    click says little about the extent, so the search stays local). Negative clicks mark certain background.
+    Only the connected regions that contain a positive click are kept.
     """
     height, width = image.shape[:2]
     bgr = np.ascontiguousarray(image[..., ::-1])
     short_side = min(height, width)
     sure_radius = max(2, short_side // 60)
-    likely_radius = max(sure_radius + 2, short_side // 8)
+    likely_radius = max(sure_radius + 2, short_side // 24)
+    search_radius = max(likely_radius + 2, short_side // 4)
     masks = []
     for prompt in prompts:
-        seeds = np.full((height, width), cv2.GC_PR_BGD, np.uint8)
-        rect = None
+        positive = np.round(prompt.points[prompt.labels.astype(bool)]).astype(int)
         if prompt.box is not None:
             x0, y0, x1, y1 = np.clip(np.round(prompt.box), 0, [width - 1, height - 1, width - 1, height - 1])
-            rect = (int(x0), int(y0), max(1, int(x1 - x0)), max(1, int(y1 - y0)))
-            seeds[:] = cv2.GC_BGD
-            seeds[rect[1]:rect[1] + rect[3], rect[0]:rect[0] + rect[2]] = cv2.GC_PR_FGD
-        for (x, y), label in zip(np.round(prompt.points).astype(int), prompt.labels):
-            if label and prompt.box is None:
-                cv2.circle(seeds, (x, y), likely_radius, cv2.GC_PR_FGD, -1)
+            seeds = np.full((height, width), cv2.GC_BGD, np.uint8)
+            seeds[int(y0):max(int(y0) + 1, int(y1)), int(x0):max(int(x0) + 1, int(x1))] = cv2.GC_PR_FGD
+        else:
+            seeds = np.full((height, width), cv2.GC_BGD, np.uint8)
+            for x, y in positive:
+                cv2.circle(seeds, (int(x), int(y)), search_radius, cv2.GC_PR_BGD, -1)
+            for x, y in positive:
+                cv2.circle(seeds, (int(x), int(y)), likely_radius, cv2.GC_PR_FGD, -1)
         for (x, y), label in zip(np.round(prompt.points).astype(int), prompt.labels):
             cv2.circle(seeds, (x, y), sure_radius, cv2.GC_FGD if label else cv2.GC_BGD, -1)
+        if not np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD)).any():
+            raise DragAnythingError(
+                "trajectories", "an entity is selected by background (negative) clicks only",
+                "Add at least one click on the entity itself, or a box around it")
         background_model = np.zeros((1, 65), np.float64)
         foreground_model = np.zeros((1, 65), np.float64)
         cv2.grabCut(bgr, seeds, None, background_model, foreground_model, iterations, cv2.GC_INIT_WITH_MASK)

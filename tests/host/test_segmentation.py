@@ -44,13 +44,20 @@ def example_scene():
     return image, car
 
 
-def test_grabcut_from_one_click_finds_the_car(segmentation):
-    image, car = example_scene()
-    ys, xs = np.nonzero(car)
-    click = np.array([[xs.mean(), ys.mean()]])
-    mask = segmentation.segment_with_grabcut(image, [segmentation.EntityPrompt(click, np.ones(1, dtype=int))])[0]
+@pytest.mark.parametrize("click", [(112.0, 230.5), (112.0, 236.0), (100.0, 225.0)], ids=["centre", "door", "front"])
+def test_grabcut_from_one_click_finds_the_car(segmentation, click):
+    image, car = example_scene()  # the car mask is the scene generator's own, not this pack's output
+    prompt = segmentation.EntityPrompt(np.array([click]), np.ones(1, dtype=int))
+    mask = segmentation.segment_with_grabcut(image, [prompt])[0]
     intersection, union = (mask & car).sum(), (mask | car).sum()
     assert intersection / union > 0.6
+
+
+def test_negative_clicks_alone_are_refused(host, segmentation):
+    image, _ = example_scene()
+    prompt = segmentation.EntityPrompt(np.array([[20.0, 20.0]]), np.zeros(1, dtype=int))
+    with pytest.raises(host.module("draganything.errors").DragAnythingError, match="negative"):
+        segmentation.segment_with_grabcut(image, [prompt])
 
 
 def test_grabcut_from_a_box_stays_in_the_box(segmentation):
