@@ -362,9 +362,7 @@ class DragAnythingControlNet(ModelMixin, ConfigMixin):
                     "pass condition_embedding=controlnet.embed_conditions(gaussian, entity), or both maps",
                 )
             condition_embedding = self.embed_conditions(gaussian, entity)
-        if condition_embedding.shape[0] == num_frames and batch_size > 1:
-            condition_embedding = condition_embedding.repeat(batch_size, 1, 1, 1)
-        if condition_embedding.shape[0] != batch_size * num_frames:
+        if condition_embedding.shape[0] not in (num_frames, batch_size * num_frames):
             raise DragAnythingError(
                 "condition_embedding",
                 f"it holds {condition_embedding.shape[0]} frames but the sample is {batch_size} x {num_frames}",
@@ -382,7 +380,10 @@ class DragAnythingControlNet(ModelMixin, ConfigMixin):
         encoder_hidden_states = encoder_hidden_states.repeat_interleave(num_frames, dim=0)
         image_only_indicator = torch.zeros(batch_size, num_frames, dtype=sample.dtype, device=sample.device)
 
-        hidden_states = self.conv_in(sample.flatten(0, 1)) + condition_embedding.to(sample.dtype)
+        # One video's embedding broadcasts over the batch (both CFG halves) without a copy per step.
+        hidden_states = self.conv_in(sample.flatten(0, 1)).unflatten(0, (batch_size, num_frames))
+        hidden_states = hidden_states + condition_embedding.to(sample.dtype).unflatten(0, (-1, num_frames))
+        hidden_states = hidden_states.flatten(0, 1)
         skips = [hidden_states]
         for block in self.down_blocks:
             block_inputs = {"hidden_states": hidden_states, "temb": emb, "image_only_indicator": image_only_indicator}

@@ -132,7 +132,7 @@ class DragAnythingPipeline(DiffusionPipeline):
     # The ControlNet alternates with the UNet every step, so it stays out of the chain: with model offload it
     # gets its own hook and stays on the accelerator once used.
     model_cpu_offload_seq = "image_encoder->unet->vae"
-    _optional_components = ["feature_extractor"]
+    _optional_components = ["feature_extractor", "controlnet"]
 
     def __init__(
         self,
@@ -140,7 +140,7 @@ class DragAnythingPipeline(DiffusionPipeline):
         image_encoder: CLIPVisionModelWithProjection,
         unet: UNetSpatioTemporalConditionModel,
         scheduler: EulerDiscreteScheduler,
-        controlnet: DragAnythingControlNet,
+        controlnet: DragAnythingControlNet | None,
         feature_extractor=None,
     ):
         super().__init__()
@@ -154,6 +154,8 @@ class DragAnythingPipeline(DiffusionPipeline):
             controlnet=controlnet,
             feature_extractor=feature_extractor,
         )
+        # Pixels per latent cell, from the VAE's own depth (8 for SVD's), as diffusers' SVD pipeline derives it.
+        self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
 
     @torch.no_grad()
     def __call__(
@@ -185,10 +187,11 @@ class DragAnythingPipeline(DiffusionPipeline):
 
         ``image``: the first frame at model size, a [3,H,W] (or [1,3,H,W]) float tensor in 0..1 or a PIL image;
         H and W must be multiples of 64 (320x576 for the released model). ``gaussian`` [F,3,H,W] in 0..255 and
-        ``entity`` [F,160,H,W]: the conditioning maps (``draganything.conditions``). ``fps`` is the video's
+        ``entity`` [F,160,H,W]: the conditioning maps (``draganything.conditions``); a pipeline built with
+        ``controlnet=None`` samples plain SVD and reads only their frame count. ``fps`` is the video's
         frame rate (SVD is conditioned on fps - 1). Randomness: a CPU generator seeded with ``seed`` (or
         ``generator``) draws the noise-augmentation noise [1,3,H,W], then the initial latent noise
-        [num_videos,F,4,H/8,W/8], in the official order; ``image_noise`` and ``noise`` (unit variance) replace
+        [num_videos,F,4,h,w] (h, w = H, W / ``vae_scale_factor``), in the official order; ``image_noise`` and ``noise`` (unit variance) replace
         them. ``callback(step, num_steps, latents)`` runs after every step; ``should_cancel()`` is checked before
         every step and raises :class:`SamplingCancelled` when it returns True.
         """
@@ -204,7 +207,8 @@ class DragAnythingPipeline(DiffusionPipeline):
         device = self._execution_device
         dtype = self.unet.dtype
         do_cfg = max_guidance_scale > 1.0
-        latent_shape = (num_videos, num_frames, self.vae.config.latent_channels, height // 8, width // 8)
+        latent_cells = (height // self.vae_scale_factor, width // self.vae_scale_factor)
+        latent_shape = (num_videos, num_frames, self.vae.config.latent_channels, *latent_cells)
 
         if generator is not None and seed is not None:
             raise DragAnythingError("seed", "both a seed and a generator were given", "pass one of them")
@@ -236,9 +240,11 @@ class DragAnythingPipeline(DiffusionPipeline):
             image_embeddings = torch.cat([torch.zeros_like(image_embeddings), image_embeddings])
             image_latents = torch.cat([torch.zeros_like(image_latents), image_latents])
             added_time_ids = torch.cat([added_time_ids, added_time_ids])
-        condition_embedding = self.controlnet.embed_conditions(
-            gaussian.to(device), entity.to(device), frame_chunk_size=condition_frame_chunk_size
-        )
+        condition_embedding = None
+        if self.controlnet is not None:
+            condition_embedding = self.controlnet.embed_conditions(
+                gaussian.to(device), entity.to(device), frame_chunk_size=condition_frame_chunk_size
+            )
         guidance = torch.linspace(min_guidance_scale, max_guidance_scale, num_frames, device=device, dtype=dtype)
         guidance = guidance.reshape(1, num_frames, 1, 1, 1)
 
@@ -247,7 +253,8 @@ class DragAnythingPipeline(DiffusionPipeline):
 
         with ExitStack() as stack:
             if preset.legacy_temporal_context:
-                stack.enter_context(legacy_temporal_context(self.unet, self.controlnet))
+                networks = (self.unet,) if self.controlnet is None else (self.unet, self.controlnet)
+                stack.enter_context(legacy_temporal_context(*networks))
             progress = stack.enter_context(self.progress_bar(total=num_inference_steps))
             for step, timestep in enumerate(self.scheduler.timesteps):
                 if should_cancel is not None and should_cancel():
@@ -255,18 +262,23 @@ class DragAnythingPipeline(DiffusionPipeline):
                 model_input = torch.cat([latents] * 2) if do_cfg else latents
                 model_input = self.scheduler.scale_model_input(model_input, timestep)
                 model_input = torch.cat([model_input, image_latents], dim=2)
-                residuals = self._control_residuals(
-                    model_input,
-                    timestep,
-                    image_embeddings,
-                    added_time_ids,
-                    condition_embedding,
-                    conditioning_scale,
-                    skip_unconditional=do_cfg and not preset.control_unconditional,
-                )
-                velocity = unet_forward_with_residuals(
-                    self.unet, model_input, timestep, image_embeddings, added_time_ids, *residuals
-                )
+                if self.controlnet is None:
+                    velocity = self.unet(
+                        model_input, timestep, image_embeddings, added_time_ids, return_dict=False
+                    )[0]
+                else:
+                    residuals = self._control_residuals(
+                        model_input,
+                        timestep,
+                        image_embeddings,
+                        added_time_ids,
+                        condition_embedding,
+                        conditioning_scale,
+                        skip_unconditional=do_cfg and not preset.control_unconditional,
+                    )
+                    velocity = unet_forward_with_residuals(
+                        self.unet, model_input, timestep, image_embeddings, added_time_ids, *residuals
+                    )
                 if do_cfg:
                     unconditional, conditional = velocity.chunk(2)
                     velocity = unconditional + guidance * (conditional - unconditional)

@@ -5,7 +5,6 @@ The formats are specified in docs/trajectory-format.md; the pack's own JSON live
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -62,7 +61,7 @@ def parse_trajectories(
             trajectories = parse_pack_json(data, input_name=input_name)
         elif "track_path" in data:
             trajectories = parse_tracks(data, input_name=input_name)
-        elif data and all(isinstance(record, Mapping) and "trajectory" in record for record in data.values()):
+        elif _is_official_layout(data):
             trajectories = parse_official_demo(data, input_name=input_name)
         elif _is_id_keyed(data):
             trajectories = parse_vipseg(
@@ -112,29 +111,34 @@ def load_trajectories(
     An official demo.json beside its demo.jpg takes its frame size and image name from the image.
     """
     path = Path(path)
-    if path.is_dir() or (path.is_file() and (path.parent / OFFICIAL_DEMO_IMAGE).is_file() and _is_official(path)):
+    if path.is_dir():
         trajectories, _ = load_official_demo(path)
         return parse_trajectories(trajectories, offframe=offframe, input_name=str(path))
-    if not path.is_file():
-        raise DragAnythingError(str(path), "the file does not exist", "Check the path")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise DragAnythingError(str(path), f"it cannot be read as text ({error})", "Pass a JSON file") from None
+    data = decode_json(_read_text(path), str(path))
+    demo_image = path.parent / OFFICIAL_DEMO_IMAGE
+    if _is_official_layout(data) and demo_image.is_file():
+        trajectories = _with_image_size(parse_official_demo(data, input_name=str(path)), demo_image)
+        return parse_trajectories(trajectories, offframe=offframe, input_name=str(path))
     return parse_trajectories(
-        text, width=width, height=height, normalized=normalized, offframe=offframe, input_name=str(path)
+        data, width=width, height=height, normalized=normalized, offframe=offframe, input_name=str(path)
     )
 
 
-def _is_official(path: Path) -> bool:
+def _read_text(path: Path) -> str:
+    if not path.is_file():
+        raise DragAnythingError(str(path), "the file does not exist", "Check the path")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return False
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise DragAnythingError(str(path), f"it cannot be read as UTF-8 text ({error})", "Pass a JSON file") from None
+
+
+def _is_official_layout(data) -> bool:
+    """The official demo.json's shape: a non-empty object whose every entry holds a "trajectory"."""
     return (
-        isinstance(data, dict)
+        isinstance(data, Mapping)
         and bool(data)
-        and all(isinstance(record, dict) and "trajectory" in record for record in data.values())
+        and all(isinstance(record, Mapping) and "trajectory" in record for record in data.values())
     )
 
 
@@ -187,8 +191,6 @@ def load_official_demo(path: str | Path) -> tuple[Trajectories, Path]:
     Returns (trajectories, image_path). The trajectories carry the size of demo.jpg as width/height and its file
     name as `image`; each entity keeps its `mask_name` (masks are resolved against image_path.parent).
     """
-    from PIL import Image
-
     path = Path(path)
     json_path = path / OFFICIAL_DEMO_JSON if path.is_dir() else path
     if not json_path.is_file():
@@ -205,10 +207,22 @@ def load_official_demo(path: str | Path) -> tuple[Trajectories, Path]:
             f"the first-frame image {OFFICIAL_DEMO_IMAGE} is missing beside it",
             "An official demo folder holds demo.jpg next to demo.json; put the image there",
         )
-    trajectories = parse_official_demo(json_path.read_text(encoding="utf-8"), input_name=str(json_path))
-    with Image.open(image_path) as image:
-        width, height = image.size
-    return replace(trajectories, width=width, height=height, image=image_path.name), image_path
+    trajectories = parse_official_demo(_read_text(json_path), input_name=str(json_path))
+    return _with_image_size(trajectories, image_path), image_path
+
+
+def _with_image_size(trajectories: Trajectories, image_path: Path) -> Trajectories:
+    """The trajectories with the size and file name of their first-frame image."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(image_path) as image:
+            width, height = image.size
+    except (UnidentifiedImageError, OSError) as error:
+        raise DragAnythingError(
+            str(image_path), f"the first-frame image cannot be read ({error})", "Put the demo's first frame there"
+        ) from None
+    return replace(trajectories, width=width, height=height, image=image_path.name)
 
 
 # ------------------------------------------------------------------------------------------- normalised input

@@ -75,9 +75,12 @@ def test_unknown_binarize_mode_and_bad_threshold():
         binarize_mask(np.zeros((2, 2), np.uint8), mode="threshold", threshold=1.5)
 
 
-def test_read_mask_of_a_missing_file(tmp_path):
+def test_read_mask_of_a_missing_or_broken_file(tmp_path):
     with pytest.raises(DragAnythingError, match="could not be read"):
         read_mask(tmp_path / "absent.png")
+    (tmp_path / "truncated.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    with pytest.raises(DragAnythingError, match=r"truncated.png: the mask image could not be read .*PNG or JPEG"):
+        read_mask(tmp_path / "truncated.png")
 
 
 # ------------------------------------------------------------------------------------- radii and the cap

@@ -101,6 +101,21 @@ def test_without_control_the_default_preset_is_diffusers_svd(zero_control_pipeli
     torch.testing.assert_close(ours, reference, **SAME)
 
 
+def test_a_pipeline_without_a_controlnet_samples_what_a_zero_controlnet_adds_nothing_to(
+    zero_control_pipeline, first_frame, conditions
+):
+    components = {name: getattr(zero_control_pipeline, name) for name in ("vae", "image_encoder", "unet", "scheduler")}
+    uncontrolled = DragAnythingPipeline(**components, controlnet=None)
+    uncontrolled.set_progress_bar_config(disable=True)
+    assert uncontrolled.vae_scale_factor == 8
+    for preset in ("default", "official"):
+        ours, reference = (
+            pipeline(first_frame, *conditions, preset=preset, num_inference_steps=STEPS, seed=5, decode=False).latents
+            for pipeline in (uncontrolled, zero_control_pipeline)
+        )
+        torch.testing.assert_close(ours, reference, rtol=0, atol=0)
+
+
 def test_without_control_the_official_preset_is_svd_with_the_official_choices(
     zero_control_pipeline, first_frame, conditions
 ):

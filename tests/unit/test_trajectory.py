@@ -71,6 +71,27 @@ def test_official_demo_missing_pieces_are_named(tmp_path):
     (tmp_path / "demo.json").write_text('{"1": {"mask_name": "m.jpg", "trajectory": [[1, 2]]}}')
     with pytest.raises(DragAnythingError, match="demo.jpg is missing"):
         load_official_demo(tmp_path)
+    (tmp_path / "demo.jpg").write_bytes(b"not a JPEG")
+    with pytest.raises(DragAnythingError, match=r"demo.jpg: the first-frame image cannot be read .*first frame"):
+        load_official_demo(tmp_path)
+    with pytest.raises(DragAnythingError, match=r"demo.jpg: the first-frame image cannot be read"):
+        load_trajectories(tmp_path / "demo.json")
+    (tmp_path / "demo.json").write_bytes(b"\xff\xfe{")
+    with pytest.raises(DragAnythingError, match=r"demo.json: it cannot be read as UTF-8 text .*JSON file"):
+        load_official_demo(tmp_path)
+
+
+def test_trajectory_files_that_cannot_be_read_are_named(tmp_path):
+    with pytest.raises(DragAnythingError, match=r"absent.json: the file does not exist\. Check the path"):
+        load_trajectories(tmp_path / "absent.json")
+    (tmp_path / "latin1.json").write_bytes(b'[[1, 2], [3, 4]] \xe9')
+    with pytest.raises(DragAnythingError, match=r"latin1.json: it cannot be read as UTF-8 text"):
+        load_trajectories(tmp_path / "latin1.json")
+    (tmp_path / "broken.json").write_text("[[1, 2], [3, 4]")
+    with pytest.raises(DragAnythingError, match=r"broken.json: it is not valid JSON"):
+        load_trajectories(tmp_path / "broken.json")
+    (tmp_path / "nested.json").write_text("[[1, 2], [3, 4]]")
+    assert load_trajectories(tmp_path / "nested.json").entities[0].points.tolist() == [[1, 2], [3, 4]]
 
 
 # ------------------------------------------------------------------------------------------------------ VIPSeg
