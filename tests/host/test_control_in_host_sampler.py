@@ -231,3 +231,35 @@ def test_entity_features_are_the_last_up_block_output_and_the_model_is_untouched
         hook.remove()
     assert captured.shape == (1, 32, 8, 8)
     assert torch.equal(captured, expected)
+
+
+def test_one_node_sampler_makes_videos_with_successive_seeds(host, models, tmp_path):
+    """DragAnything SVD Sampler: `videos` videos, video k being exactly the single video of seed + k."""
+    import comfy.clip_vision
+    import comfy.sd
+
+    patcher, controlnet = models
+    config = {"attention_dropout": 0.0, "dropout": 0.0, "hidden_act": "gelu", "hidden_size": 32, "image_size": 224,
+              "initializer_factor": 1.0, "initializer_range": 0.02, "intermediate_size": 37, "layer_norm_eps": 1e-5,
+              "model_type": "clip_vision_model", "num_attention_heads": 4, "num_channels": 3,
+              "num_hidden_layers": 2, "patch_size": 32, "projection_dim": 32}
+    (tmp_path / "clip_vision.json").write_text(__import__("json").dumps(config))
+    clip_vision = comfy.clip_vision.ClipVisionModel(str(tmp_path / "clip_vision.json"))
+    vae = comfy.sd.VAE(sd={"decoder.mid.block_1.mix_factor": torch.zeros(1)})  # SVD's temporal-decoder VAE
+    generator = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for module in (clip_vision.model, vae.first_stage_model):
+            for parameter in module.parameters():
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.02)
+    image = torch.rand(1, SIZE, SIZE, 3, generator=generator)
+    sampler = host.module("nodes.sampler_node").DragAnythingSVDSampler
+    settings = {"width": SIZE, "height": SIZE, "video_frames": FRAMES, "steps": 1, "cfg": CFG, "min_cfg": MIN_CFG,
+                "sampler_name": "euler", "scheduler": "karras", "fps": 7, "motion_bucket_id": 128,
+                "augmentation_level": 0.02, "strength": 1.0}
+    both = sampler.execute(patcher, clip_vision, vae, image, controlnet, conditions(host), seed=5, videos=2,
+                           **settings).result
+    second = sampler.execute(patcher, clip_vision, vae, image, controlnet, conditions(host), seed=6, videos=1,
+                             **settings).result
+    assert both[0].shape == (2 * FRAMES, SIZE, SIZE, 3)
+    assert torch.equal(both[1]["samples"][FRAMES:], second[1]["samples"])
+    assert not torch.equal(both[1]["samples"][:FRAMES], second[1]["samples"])
