@@ -13,7 +13,7 @@ from comfy_api.latest import io
 from .control import wrap_controlnet
 from .folders import CONTROLNET_FOLDER, SAM_FOLDER, missing_model_error, model_choices
 from .segmentation import SAM_DOWNLOAD_HINT, build_sam, unwrap_checkpoint
-from .types import DragControlNet, SamModel
+from .types import DragControlNet, DragSam
 
 CONTROLNET_SOURCE = (
     "The released DragAnything ControlNet is diffusion_pytorch_model.safetensors (2.74 GB, with its config.json) "
@@ -81,7 +81,7 @@ class DragAnythingSAMLoader(io.ComfyNode):
             description="Loads an original segment-anything checkpoint (ViT-H, ViT-L or ViT-B, recognised from the "
                         "file) from models/sams, for entity masks from clicks and boxes.",
             inputs=[io.Combo.Input("sam_name", options=model_choices(SAM_FOLDER), tooltip="A file in models/sams.")],
-            outputs=[SamModel.Output(display_name="sam")],
+            outputs=[DragSam.Output(display_name="sam")],
         )
 
     @classmethod

@@ -14,8 +14,7 @@ from ..draganything.viz import draw_tracks, gaussian_heatmap, side_by_side
 from .compat import ADVANCED
 from .conversions import first_frame_uint8, frames_uint8, masks_bool, to_image, to_mask
 from .segmentation import EntityPrompt, SamModel, segment_with_grabcut, segment_with_sam
-from .types import DragConditions, DragTrajectories
-from .types import SamModel as SamSocket
+from .types import DragConditions, DragSam, DragTrajectories
 from .values import check_entities, check_first_points
 
 DEFAULT_RESAMPLING = "pchip"
@@ -78,7 +77,7 @@ class DragAnythingTrajectories(io.ComfyNode):
                                 tooltip="Trajectory JSON in source-image pixels. Ignored when TRACKS are "
                                         "connected."),
                 io.Image.Input("image", optional=True, tooltip="The first frame the paths were drawn on."),
-                SamSocket.Input("sam", optional=True),
+                DragSam.Input("sam", optional=True),
                 io.Tracks.Input("tracks", optional=True, tooltip="Use these tracks instead of the JSON."),
                 io.Mask.Input("masks", optional=True,
                               tooltip="One mask per entity, in trajectory order; replaces SAM/GrabCut."),
@@ -147,7 +146,7 @@ class DragAnythingEntityMasks(io.ComfyNode):
                 io.Image.Input("image"),
                 io.String.Input("entities", multiline=True, default="",
                                 tooltip="Trajectory JSON whose entities carry clicks ({x, y, positive}) or boxes."),
-                SamSocket.Input("sam", optional=True),
+                DragSam.Input("sam", optional=True),
             ],
             outputs=[io.Mask.Output(display_name="masks"), io.String.Output(display_name="info")],
         )
