@@ -152,6 +152,26 @@ def compare() -> Comparisons:
     return Comparisons()
 
 
+def perturb_weights(module: torch.nn.Module, seed: int, std: float = 0.02) -> torch.nn.Module:
+    """Move every floating tensor of `module` by seeded noise (in place; returns it in eval mode).
+
+    Default initialisations leave zeros and ones (norms, zero convolutions, biases); perturbing everything makes
+    each parameter matter, so one that an implementation maps to the wrong place cannot go unnoticed.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for _, tensor in sorted(module.state_dict().items()):
+            if tensor.is_floating_point():
+                tensor.add_(torch.randn(tensor.shape, generator=generator) * std)
+    return module.eval()
+
+
+@pytest.fixture(scope="session")
+def perturbed():
+    """`perturb_weights`, for tests (test modules cannot import the conftest under --import-mode=importlib)."""
+    return perturb_weights
+
+
 def pytest_terminal_summary(terminalreporter):
     if not _measurements:
         return

@@ -23,16 +23,6 @@ FP32_REL = 2e-5
 FP64_REL = 1e-12
 
 
-def _perturbed(module: torch.nn.Module, seed: int, std: float = 0.02) -> torch.nn.Module:
-    """Every tensor moved by seeded noise, so a parameter mapped to the wrong place cannot go unnoticed."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for _, tensor in sorted(module.state_dict().items()):
-            if tensor.is_floating_point():
-                tensor.add_(torch.randn(tensor.shape, generator=generator) * std)
-    return module.eval()
-
-
 def _controlnet_inputs(batch_size: int, seed: int) -> dict[str, torch.Tensor]:
     from draganything.testing import TINY_CONTEXT_DIM
 
@@ -50,7 +40,7 @@ def _controlnet_inputs(batch_size: int, seed: int) -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def parity_models(official, tmp_path_factory):
+def parity_models(official, perturbed, tmp_path_factory):
     from draganything.testing import (
         tiny_controlnet,
         tiny_controlnet_config,
@@ -60,7 +50,7 @@ def parity_models(official, tmp_path_factory):
 
     workdir = tmp_path_factory.mktemp("parity_models")
     controlnet = tiny_controlnet(seed=11)
-    unet = _perturbed(tiny_unet(seed=12), seed=13)
+    unet = perturbed(tiny_unet(seed=12), seed=13)
     controlnet_weights = str(workdir / "controlnet.safetensors")
     unet_weights = str(workdir / "unet.safetensors")
     official.write_tensors(controlnet_weights, controlnet.state_dict())
