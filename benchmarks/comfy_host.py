@@ -9,6 +9,7 @@ the KSampler's ``comfy.sample.sample`` and ``VAEDecode``. No server is started.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import importlib.util
 import logging
 import sys
@@ -45,6 +46,7 @@ def _stub_pyav() -> None:
                  "av.audio", "av.audio.frame", "av.error"):
         module = Placeholder(name)
         module.__path__ = []
+        module.__spec__ = importlib.machinery.ModuleSpec(name, None, is_package=True)
         sys.modules[name] = module
 
 
