@@ -168,7 +168,8 @@ def worker_host(args) -> None:
     import fullsize
     import torch
 
-    comfy_host.load_host(os.environ["COMFYUI_DIR"], cpu=not torch.cuda.is_available())
+    comfy_host.load_host(os.environ["COMFYUI_DIR"], cpu=not torch.cuda.is_available(),
+                         reserve_vram_gb=args.reserve_vram)
     import comfy.model_management
     import comfy.sample
     from comfy_extras.nodes_video_model import SVD_img2vid_Conditioning, VideoLinearCFGGuidance
@@ -200,7 +201,8 @@ def worker_host(args) -> None:
         frames_out = vae.decode(samples)
         return {"finite": bool(torch.isfinite(samples).all() and torch.isfinite(frames_out).all())}
 
-    base = {"size": f"{height}x{width}", "frames": frames, "steps": args.steps, "device": device_name()}
+    base = {"size": f"{height}x{width}", "frames": frames, "steps": args.steps, "device": device_name(),
+            "reserve_vram_gb": args.reserve_vram}
     unet_models = [("", model)]
     if args.compile_unet:
         unet_models.append((" [UNet compiled]", _compiled_like_torch_compile_node(model)))
@@ -346,6 +348,8 @@ def run_worker(name: str, args, extra_env: dict | None = None, command: list[str
         command += ["--profile-dir", str(args.profile_dir)]
     if args.compile_unet:
         command.append("--compile-unet")
+    if args.reserve_vram is not None:
+        command += ["--reserve-vram", str(args.reserve_vram)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
     started = time.perf_counter()
     process = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -378,15 +382,19 @@ def table(results: list[dict]) -> str:
                 step_flops += count["controlnet"]
             if row["control"] == "official":
                 step_flops += count["embedder"]
-        official = next((r for r in rows if r["size"] == size and r["control"] == "official"), None)
-        stock = next((r for r in rows if r["size"] == size and r["control"] == "none"), None)
+        same_video = [r for r in rows if r["size"] == size and r["frames"] == row["frames"]]
+        official = next((r for r in same_video if r["control"] == "official"), None)
+        stock = next((r for r in same_video if r["control"] == "none"
+                      and r.get("reserve_vram_gb") == row.get("reserve_vram_gb")), None)
         step_s = row["step_ms"] / 1e3 if row.get("step_ms") else None
 
         def fmt(value, pattern):
             return pattern.format(value) if value is not None else "-"
 
         lines.append("| " + " | ".join([
-            f"{row['frames']}x{size}", row["row"], row["dtype"], fmt(row["wall_s"], "{:.2f}"),
+            f"{row['frames']}x{size}",
+            row["row"] + (f" [host --reserve-vram {row['reserve_vram_gb']:g}]" if row.get("reserve_vram_gb") else ""),
+            row["dtype"], fmt(row["wall_s"], "{:.2f}"),
             fmt(row["peak_bytes"] / GiB, "{:.1f}"), fmt(row.get("step_ms"), "{:.0f}"),
             fmt(row.get("controlnet_ms"), "{:.0f}"), fmt(step_flops and step_flops / 1e12, "{:.1f}"),
             fmt(step_flops and step_s and step_flops / step_s / MEASURED_MATRIX_RATE, "{:.0%}"),
@@ -411,6 +419,8 @@ def main() -> None:
                              "profile")
     parser.add_argument("--out", type=Path, help="folder for results.json and table.md")
     parser.add_argument("--profile-dir", help="write a CUDA kernel profile of each pack variant here")
+    parser.add_argument("--reserve-vram", type=float, help="the host's --reserve-vram in GB for the host rows (e.g. "
+                        "68 on an 80 GB card leaves the host the budget of a 12 GB card)")
     parser.add_argument("--compile-unet", action="store_true",
                         help="also time the host rows with the UNet compiled as the TorchCompileModel node does")
     parser.add_argument("--worker", help=argparse.SUPPRESS)

@@ -50,8 +50,12 @@ def _stub_pyav() -> None:
         sys.modules[name] = module
 
 
-def load_host(comfyui_dir: str | Path, cpu: bool = False):
-    """Import the host from ``comfyui_dir`` and the pack as the host loads custom nodes; returns the pack."""
+def load_host(comfyui_dir: str | Path, cpu: bool = False, reserve_vram_gb: float | None = None):
+    """Import the host from ``comfyui_dir`` and the pack as the host loads custom nodes; returns the pack.
+
+    ``reserve_vram_gb`` is the host's own ``--reserve-vram`` (memory it leaves alone when sizing its loads), the
+    way to make a large card behave like a small one for the host's offloading.
+    """
     comfyui_dir = str(Path(comfyui_dir).resolve())
     if comfyui_dir not in sys.path:
         sys.path.insert(0, comfyui_dir)
@@ -59,6 +63,7 @@ def load_host(comfyui_dir: str | Path, cpu: bool = False):
     import comfy.cli_args
 
     comfy.cli_args.args.cpu = cpu
+    comfy.cli_args.args.reserve_vram = reserve_vram_gb
     import comfy.model_management
 
     if PACK_MODULE not in sys.modules:
