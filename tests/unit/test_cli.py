@@ -524,12 +524,27 @@ def test_evaluate_without_the_metrics_module_says_so(tmp_path, capsys):
 @pytest.mark.slow
 @pytest.mark.skipif(not HAS_TINY_DEMO, reason="draganything.tiny.run_demo is not in this checkout")
 def test_demo_writes_a_video(tmp_path, capsys):
-    status, out, err = run(capsys, "demo", "--out", tmp_path / "demo.gif")
+    status, out, err = run(capsys, "demo", "--out", tmp_path / "demo.gif", "--steps", "1")
     assert status == cli.EXIT_OK, err
     frames = viz.read_video(tmp_path / "demo.gif")
     assert frames.ndim == 4
     assert frames.shape[0] > 1
     assert f"wrote {tmp_path / 'demo.gif'}" in out
+
+
+@pytest.mark.skipif(not HAS_TINY_DEMO, reason="draganything.tiny.run_demo is not in this checkout")
+def test_demo_wants_a_gif_name(tmp_path, capsys):
+    status, _, err = run(capsys, "demo", "--out", tmp_path / "demo.mp4")
+    assert_bad_input(status, err, ".gif")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_EVALUATE, reason="draganything.metrics.evaluate is not in this checkout")
+def test_evaluate_prints_the_table_and_writes_it(tmp_path, capsys):
+    status, out, err = run(capsys, "evaluate", "--out", tmp_path, "--videos", "1", "--steps", "1")
+    assert status == cli.EXIT_OK, err
+    assert "ObjMC" in out
+    assert (tmp_path / "table.md").is_file()
 
 
 # ------------------------------------------------------------------------------------------------ as a program
