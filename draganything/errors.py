@@ -17,8 +17,10 @@ class DragAnythingError(ValueError):
     def __init__(self, input_name: str, problem: str, fix: str):
         self.input_name = input_name
         self.problem = problem
-        self.fix = fix
-        super().__init__(f"{input_name}: {problem}. {fix}")
+        # The fix is the paragraph's last sentence whatever case and ending its author gave it.
+        fix = fix.strip()
+        self.fix = fix[:1].upper() + fix[1:] + ("" if fix.endswith((".", "?", "!")) else ".")
+        super().__init__(f"{input_name}: {problem}. {self.fix}")
 
 
 def check_choice(input_name: str, value, choices: Sequence[str], kind: str, note: str = "") -> None:

@@ -88,11 +88,6 @@ class Framing:
         sx, sy = self.scale
         return float(radius) * float(np.sqrt(sx * sy))
 
-    def inside(self, xy_model) -> np.ndarray:
-        """[...] bool: model points inside the model frame [0, W] x [0, H]."""
-        xy = _xy_array(xy_model)
-        return (xy[..., 0] >= 0) & (xy[..., 0] <= self.dst_w) & (xy[..., 1] >= 0) & (xy[..., 1] <= self.dst_h)
-
     def tracks(
         self,
         points,
