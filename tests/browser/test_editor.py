@@ -275,3 +275,51 @@ def test_vue_node_renderer(graph):
         graph.shot("vue_nodes_two_entities_and_background")
     finally:
         graph.page.evaluate("() => app.extensionManager.setting.set('Comfy.VueNodes.Enabled', false)")
+
+
+def test_entity_rows_rename_reorder_hold_and_delete(graph):
+    _, node = graph.build_editor_graph()
+    value = {"format": "draganything/trajectories", "version": 1, "width": 1124, "height": 668, "entities": [
+        {"id": "1", "label": "fish one", "points": [[366, 325], [600, 420]]},
+        {"id": "2", "label": "fish two", "points": [[714, 250], [570, 180]]},
+        {"id": "3", "label": "water", "points": [[1000, 600]]}]}
+    graph.page.locator(".comfy-multiline-input").first.fill(json.dumps(value))
+    graph.wait_editor(node, "e.doc.entities.length === 3 && e.preview")
+
+    label = graph.page.locator("[data-testid=da-row-2] [data-testid=da-label]")
+    label.fill("koi")
+    label.press("Enter")
+    graph.wait_editor(node, "e.doc.entities[1].label === 'koi'")
+    graph.page.click("[data-testid=da-row-2] [data-testid=da-row-up]")
+    graph.wait_editor(node, "e.doc.entities[0].id === '2'")
+    graph.page.click("[data-testid=da-row-3] [data-testid=da-row-anchor]")
+    graph.page.click("[data-testid=da-row-1] [data-testid=da-row-delete]")
+    graph.wait_editor(node, "e.doc.entities.length === 2")
+    doc = graph.document(node)
+    assert [(e["id"], e["label"], e.get("anchor", False)) for e in doc["entities"]] == [
+        ("2", "koi", False), ("3", "water", True)]
+    # The colours follow the order: the first row takes the first colour.
+    graph.wait_editor(node, "e.preview.colors.length === 2")
+    swatch = graph.page.locator("[data-testid=da-row-2] .da-swatch").evaluate("(s) => getComputedStyle(s).backgroundColor")
+    first_colour = graph.editor(node, "e.preview.colors[0]")
+    assert swatch == "rgb({}, {}, {})".format(*(int(first_colour[i:i + 2], 16) for i in (1, 3, 5)))
+    graph.shot("rows_edited")
+
+
+def test_a_connected_sam_loader_makes_the_masks(graph, random_sam):
+    _, node = graph.build_editor_graph()
+    loader = graph.add_node("DragAnythingSAMLoader", (80, 400))
+    graph.set_widget(loader, "sam_name", random_sam)
+    graph.connect(loader, 0, node, "sam")
+    graph.click_image(node, *FISH_ONE)
+    graph.wait_masks(node, 1)
+    mask = graph.editor(node, "({method: e.masks.get('1').method, error: e.masks.get('1').error, note: e.masks.get('1').note})")
+    assert mask["method"] == f"SAM vit_b ({random_sam})", mask
+    # A negative Alt+click refines the same entity; its mask is asked for again with both clicks.
+    graph.page.keyboard.down("Alt")
+    graph.click_image(node, *FISH_TWO)
+    graph.page.keyboard.up("Alt")
+    graph.wait_editor(node, "e.masks.get('1').image && JSON.parse(e.masks.get('1').key)[2].clicks.length === 2")
+    assert graph.document(node)["entities"][0]["clicks"][1] == {"x": 714, "y": 250, "positive": False}
+    assert len(graph.document(node)["entities"]) == 1
+    graph.shot("sam_mask")

@@ -163,25 +163,6 @@ def test_the_server_keeps_serving_after_bad_requests(server):
     assert post(server, "preview", {"trajectories": KJNODES, **FISH}).status_code == 200
 
 
-@pytest.fixture(scope="session")
-def random_sam(server, test_cache_dir):
-    """A vit_b segment-anything checkpoint with random weights (same layout as sam_vit_b_01ec64.pth), written once
-    to the test cache and linked into the server's models/sams."""
-    import torch
-
-    sam_registry = pytest.importorskip("segment_anything", reason="needs segment-anything").sam_model_registry
-    cached = test_cache_dir / "sam_vit_b_random.pth"
-    if not cached.is_file():
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        torch.manual_seed(0)
-        torch.save(sam_registry["vit_b"]().state_dict(), cached)
-    folder = server.base_directory / "models" / "sams"
-    folder.mkdir(parents=True, exist_ok=True)
-    if not (folder / cached.name).exists():
-        (folder / cached.name).symlink_to(cached)
-    return cached.name
-
-
 def test_sam_runs_on_the_server_and_reuses_the_image_embedding(server, random_sam):
     first = post(server, "mask", {"image": "draganything_fish.jpg", "clicks": [{"x": 366, "y": 325}], "sam": random_sam})
     assert first.status_code == 200, first.text

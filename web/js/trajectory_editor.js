@@ -115,7 +115,6 @@ function attachEditor(node) {
 
   const widget = node.addDOMWidget(EDITOR_WIDGET, "draganything_editor", editor.root, {
     serialize: false,
-    hideOnZoom: false,
     getMinHeight: () => EDITOR_MIN_HEIGHT,
   });
   widget.serialize = false;

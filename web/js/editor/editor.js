@@ -144,7 +144,6 @@ export class TrajectoryEditor {
     this.statusLine = element("div", "da-status", { "data-testid": "da-status" });
 
     this.root.append(toolbar, this.stage, scrub, this.pointRow, this.list, this.statusLine);
-    this.root.addEventListener("focusout", () => queueMicrotask(() => this.listStale && this.refreshList()));
 
     for (const type of CONTAINED_EVENTS) this.root.addEventListener(type, (e) => e.stopPropagation());
     this.canvas.addEventListener("pointerdown", (e) => this.onPointerDown(e));
@@ -394,6 +393,7 @@ export class TrajectoryEditor {
       const alpha = maskAlpha(image);
       this.masks.set(id, { key, image, alpha, width: image.naturalWidth, radius: answer.radius, note: answer.note, method: answer.method });
       if (answer.note) this.setStatus(answer.note);
+      this.refreshList();
       this.requestGaussian();
     } catch (error) {
       if (this.masks.get(id)?.key !== key) return;
@@ -767,10 +767,15 @@ export class TrajectoryEditor {
 
   // ------------------------------------------------------------------------------------------- commands
 
-  select(id) {
+  select(id, { rebuildList = true } = {}) {
     this.selectedId = id;
     this.selectedPoint = null;
-    this.renderList();
+    if (rebuildList) this.renderList();
+    else {
+      for (const row of this.list.children) row.classList.toggle("da-selected", row.dataset.entity === id);
+      this.anchorButton.classList.toggle("da-on", Boolean(this.entity()?.anchor));
+      this.renderPointRow();
+    }
     this.draw();
   }
 
@@ -864,15 +869,23 @@ export class TrajectoryEditor {
     return this.preview?.colors?.[index] ?? "#9aa0a6";
   }
 
-  /** Re-render the rows after a background answer, but never under the user's typing. */
+  /**
+   * Update the rows after a background answer (colours, radius hints) in place: replacing them would swallow a
+   * click in progress or the text being typed. Rows are rebuilt only when the entities themselves changed.
+   */
   refreshList() {
-    const typing = document.activeElement?.tagName === "INPUT" && this.root.contains(document.activeElement) && document.activeElement !== this.keys;
-    if (typing) this.listStale = true;
-    else this.renderList();
+    const rows = [...this.list.children];
+    if (rows.length !== this.doc.entities.length || rows.some((row, i) => row.dataset.entity !== this.doc.entities[i].id)) {
+      this.renderList();
+      return;
+    }
+    rows.forEach((row, index) => {
+      row.querySelector(".da-swatch").style.background = this.color(index);
+      row.querySelector(".da-radius").placeholder = this.radiusPlaceholder(this.doc.entities[index]);
+    });
   }
 
   renderList() {
-    this.listStale = false;
     const entity = this.entity();
     this.anchorButton.classList.toggle("da-on", Boolean(entity?.anchor));
     this.list.replaceChildren(
@@ -886,7 +899,8 @@ export class TrajectoryEditor {
   entityRow(entity, index) {
     const row = element("div", "da-row", { "data-testid": `da-row-${entity.id}`, "data-entity": entity.id });
     row.classList.toggle("da-selected", entity.id === this.selectedId);
-    row.addEventListener("pointerdown", () => this.select(entity.id));
+    // Selecting from a row only restyles the rows: rebuilding them would swallow the click on a row's button.
+    row.addEventListener("pointerdown", () => this.select(entity.id, { rebuildList: false }));
     const swatch = element("span", "da-swatch");
     swatch.style.background = this.color(index);
     const label = element("input", "da-label", { type: "text", value: entity.label, title: "Name", "data-testid": "da-label" });

@@ -4,11 +4,16 @@ import { api } from "../../../../scripts/api.js";
 
 const PREFIX = "/draganything/editor";
 
-async function post(path, body) {
+// The first SAM click on a picture computes its embedding: ViT-H on a CPU can take a minute or more, longer than
+// the default request timeout of newer frontends (fetchApi's `timeoutMs`; older ones ignore the option).
+const MASK_TIMEOUT_MS = 10 * 60 * 1000;
+
+async function post(path, body, options = {}) {
   const response = await api.fetchApi(`${PREFIX}/${path}`, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify(body),
+    ...options,
   });
   if (!response.ok) {
     let message = `${response.status} ${response.statusText}`;
@@ -27,7 +32,7 @@ export async function fetchPreview(body) {
 }
 
 export async function fetchMask(body) {
-  return (await post("mask", body)).json();
+  return (await post("mask", body, { timeoutMs: MASK_TIMEOUT_MS })).json();
 }
 
 /** The Gaussian map at one frame as an object URL of an RGBA PNG (the caller revokes it). */
