@@ -14,6 +14,7 @@ applied where residuals enter the UNet (:func:`residuals_as_injected`), never in
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -98,7 +99,7 @@ def _zero_conv(in_channels: int, out_channels: int, kernel_size: int) -> nn.Conv
 def _conv_stack(channels: Sequence[int]) -> nn.ModuleList:
     """Per resolution step: a 3x3 conv at constant width, then a stride-2 3x3 conv to the next width."""
     layers = nn.ModuleList()
-    for channels_in, channels_out in zip(channels[:-1], channels[1:]):
+    for channels_in, channels_out in itertools.pairwise(channels):
         layers.append(nn.Conv2d(channels_in, channels_in, 3, padding=1))
         layers.append(nn.Conv2d(channels_in, channels_out, 3, padding=1, stride=2))
     return layers
@@ -255,7 +256,7 @@ class DragAnythingControlNet(ModelMixin, ConfigMixin):
         conditioning_channels: int = 3,
         conditioning_embedding_out_channels: Sequence[int] = (16, 32, 96, 256),
         entity_embedding_channels: Sequence[int] = (160, 160, 256, 256),
-    ) -> "DragAnythingControlNet":
+    ) -> DragAnythingControlNet:
         """A new ControlNet initialised from a diffusers ``UNetSpatioTemporalConditionModel``.
 
         Copies ``conv_in``, ``time_embedding``, ``down_blocks`` and ``mid_block``; every output conv stays zero,

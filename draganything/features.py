@@ -29,7 +29,12 @@ from .errors import DragAnythingError
 DIFT_TIMESTEP = 261
 DIFT_ENSEMBLE_SIZE = 8
 # The SD-1.x training noise schedule (ChilloutMix, the official feature model, ships the standard one).
-SD1_NOISE_SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear")
+SD1_NOISE_SCHEDULE = {
+    "num_train_timesteps": 1000,
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+}
 
 UNetFeatures = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 

@@ -215,12 +215,12 @@ def test_features_of_another_aspect_ratio_are_refused():
 
 
 @pytest.mark.parametrize("kwargs, input_name", [
-    (dict(entity_mode="vector"), "entity_mode"),
-    (dict(gaussian_mode="sum"), "gaussian_mode"),
-    (dict(framing="pad"), "framing mode"),
-    (dict(resample="spline"), "resampling mode"),
-    (dict(offframe="wrap"), "offframe"),
-    (dict(binarize="otsu"), "binarize_mode"),
+    ({"entity_mode": "vector"}, "entity_mode"),
+    ({"gaussian_mode": "sum"}, "gaussian_mode"),
+    ({"framing": "pad"}, "framing mode"),
+    ({"resample": "spline"}, "resampling mode"),
+    ({"offframe": "wrap"}, "offframe"),
+    ({"binarize": "otsu"}, "binarize_mode"),
 ])
 def test_unknown_settings_are_refused(kwargs, input_name):
     trajectories, masks = scene([[128, 64]])

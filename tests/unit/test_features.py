@@ -173,9 +173,9 @@ def test_empty_prompt_embedding_is_computed_once(extractor):
 
 
 @pytest.mark.parametrize("kwargs, problem", [
-    (dict(ensemble_size=0), "ensemble member"),
-    (dict(timestep=1000), "timestep"),
-    (dict(timestep=-1), "timestep"),
+    ({"ensemble_size": 0}, "ensemble member"),
+    ({"timestep": 1000}, "timestep"),
+    ({"timestep": -1}, "timestep"),
 ])
 def test_bad_settings_are_refused(extractor, image, kwargs, problem):
     with pytest.raises(DragAnythingError, match=problem):

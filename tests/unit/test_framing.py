@@ -93,7 +93,7 @@ def centroid(mask):
 @pytest.mark.parametrize("mode", ["stretch", "center_crop"])
 def test_portrait_masks_land_where_their_points_land(official_demo_dir, mode):
     folder = official_demo_dir / PORTRAIT
-    trajectories, image_path = load_official_demo(folder)
+    trajectories, _image_path = load_official_demo(folder)
     assert (trajectories.width, trajectories.height) == (660, 938)
     framing = Framing(660, 938, 576, 320, mode)
     x0, y0, x1, y1 = framing.crop_box
@@ -127,7 +127,7 @@ def test_portrait_points_outside_the_crop_are_not_visible(official_demo_dir):
     trajectories, _ = load_official_demo(official_demo_dir / PORTRAIT)
     points, visible = trajectories.resampled(20, mode="index")
     car, ground = 0, 1
-    stretched, stretched_visible = Framing(660, 938, 576, 320, "stretch").tracks(points, visible)
+    _stretched, stretched_visible = Framing(660, 938, 576, 320, "stretch").tracks(points, visible)
     assert stretched_visible.all()
     cropped, cropped_visible = Framing(660, 938, 576, 320, "center_crop").tracks(points, visible)
     # The car starts at y=666, below the crop's bottom edge at y=652, and drives up into it; the ground anchor

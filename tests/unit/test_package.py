@@ -33,7 +33,7 @@ def test_importing_every_library_module_loads_nothing_of_the_host():
         f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {HOST_MODULES!r}))\n"
     )
     # A fresh interpreter: this one may already hold modules other tests imported.
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "[]", f"host modules imported: {result.stdout}"
 

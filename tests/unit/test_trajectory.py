@@ -113,7 +113,7 @@ def test_all_vipseg_test_files_load_and_normalise(vipseg_dir):
             points += len(kept.points)
             offframe += int((~kept.visible).sum())
         tracks += len(invisible)
-        stacked, visible = invisible.resampled(25, mode="index")
+        stacked, _visible = invisible.resampled(25, mode="index")
         assert np.isfinite(stacked).all() and stacked.shape == (len(invisible), 25, 2)
     # The spec's counts for this test set: 4,367 tracks, 99,203 points, 20.7% outside 1920x1080.
     assert (tracks, points) == (4367, 99203)
@@ -512,8 +512,8 @@ def doc_blocks(language):
     """(heading, code) for every fenced block of `language` in docs/trajectory-format.md."""
     text = DOC.read_text()
     blocks = []
-    for match in re.finditer(rf"```{language}\n(.*?)```", text, re.S):
-        heading = re.findall(r"^#+ (.*)$", text[: match.start()], re.M)[-1]
+    for match in re.finditer(rf"```{language}\n(.*?)```", text, re.DOTALL):
+        heading = re.findall(r"^#+ (.*)$", text[: match.start()], re.MULTILINE)[-1]
         blocks.append((heading, match.group(1)))
     return blocks
 

@@ -122,9 +122,8 @@ def test_hooks_are_removed_even_after_an_error(unet):
 
 def test_wrong_residual_count_is_rejected(unet):
     down, mid = random_residuals(unet, NUM_FRAMES)
-    with pytest.raises(DragAnythingError, match="12"):
-        with injected_residuals(unet, down[:-1], mid):
-            pass
+    with pytest.raises(DragAnythingError, match="12"), injected_residuals(unet, down[:-1], mid):
+        pass
 
 
 def capture_temporal_contexts(unet, inputs) -> list[tuple[torch.Tensor, torch.Tensor]]:
