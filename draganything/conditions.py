@@ -33,13 +33,14 @@ from .entity import (
     inscribed_circle,
     pool_features,
 )
-from .errors import DragAnythingError, check_choice
+from .errors import DragAnythingError, check_choice, check_positive_int
 from .framing import Framing
 from .gaussian import GAUSSIAN_MODES, controlnet_gaussian_input, gaussian_maps
 from .trajectory import Trajectories
 
-# A mask whose aspect ratio differs from the image's by more than this is refused rather than resized.
-MASK_ASPECT_TOLERANCE = 0.01
+# A mask or feature map whose aspect ratio differs from the frame's by more than this (relative) is refused:
+# placing it on the frame would be a guess.
+ASPECT_TOLERANCE = 0.01
 
 
 @dataclass
@@ -208,7 +209,11 @@ def _mask_list(masks, count: int) -> list[np.ndarray]:
 
 def _source_size(trajectories: Trajectories, masks: list[np.ndarray], source_size) -> tuple[int, int]:
     if source_size is not None:
-        return int(source_size[0]), int(source_size[1])
+        if not isinstance(source_size, Sequence) or isinstance(source_size, str) or len(source_size) != 2:
+            raise DragAnythingError("source_size", f"{source_size!r} is not a (width, height) pair",
+                                    "Pass the source frame's width and height in pixels, or leave it out.")
+        width, height = (check_positive_int("source_size", value, "a size in pixels") for value in source_size)
+        return width, height
     if trajectories.width is not None and trajectories.height is not None:
         return int(trajectories.width), int(trajectories.height)
     height, width = masks[0].shape[:2]
@@ -236,10 +241,10 @@ def _check_frames(trajectories: Trajectories, num_frames: int, resample: str) ->
 def _source_mask(mask: np.ndarray, name: str, src_w: int, src_h: int, mode: str, threshold: float) -> np.ndarray:
     """Binarised {0, 1} mask at the source size (resized if only its scale differs)."""
     input_name = f"mask of entity {name!r}"
-    binary = binarize_mask(mask, mode=mode, threshold=threshold, name=input_name)
+    binary = binarize_mask(mask, mode=mode, threshold=threshold, input_name=input_name)
     mask_h, mask_w = binary.shape
     if (mask_w, mask_h) != (src_w, src_h):
-        if abs(mask_w / mask_h - src_w / src_h) > MASK_ASPECT_TOLERANCE * (src_w / src_h):
+        if not _same_aspect(mask_w, mask_h, src_w, src_h):
             raise DragAnythingError(
                 input_name,
                 f"it is {mask_w}x{mask_h} but the image is {src_w}x{src_h}, another aspect ratio, so it cannot be "
@@ -276,7 +281,7 @@ def _feature_grid(features: torch.Tensor, height: int, width: int) -> tuple[int,
         raise DragAnythingError("features", f"expected [1, C, h, w] or [C, h, w], got {tuple(features.shape)}",
                                 "Pass the DIFT feature map of the first frame.")
     grid_h, grid_w = features.shape[-2:]
-    if abs(grid_w / grid_h - width / height) > MASK_ASPECT_TOLERANCE * (width / height):
+    if not _same_aspect(grid_w, grid_h, width, height):
         raise DragAnythingError(
             "features",
             f"the feature map is {grid_w}x{grid_h}, not the {width}x{height} frame's aspect ratio",
@@ -284,3 +289,6 @@ def _feature_grid(features: torch.Tensor, height: int, width: int) -> tuple[int,
             f"{width // 8}x{height // 8}).")
     return grid_h, grid_w
 
+
+def _same_aspect(width: int, height: int, frame_width: int, frame_height: int) -> bool:
+    return abs(width / height - frame_width / frame_height) <= ASPECT_TOLERANCE * (frame_width / frame_height)

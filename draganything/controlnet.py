@@ -27,7 +27,7 @@ from diffusers.utils import BaseOutput
 from torch import nn
 from torch.nn import functional as F
 
-from .errors import DragAnythingError
+from .errors import DragAnythingError, check_positive_int
 
 # How many times the official UNet adds each of the 12 skip residuals (conv_in, then each down block's
 # outputs): a residual produced by down block k is added once after block k and again after every later block.
@@ -312,6 +312,8 @@ class DragAnythingControlNet(ModelMixin, ConfigMixin):
                 "or size",
                 "build both maps for the same frames at the same resolution",
             )
+        if frame_chunk_size is not None:
+            check_positive_int("frame_chunk_size", frame_chunk_size, "a number of frames")
         parameter = self.conv_in.weight
         gaussian = gaussian.reshape(-1, *gaussian.shape[-3:]).to(device=parameter.device, dtype=parameter.dtype)
         entity = entity.reshape(-1, *entity.shape[-3:]).to(device=parameter.device, dtype=parameter.dtype)

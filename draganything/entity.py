@@ -45,7 +45,7 @@ BACKGROUND = -1
 # ---------------------------------------------------------------------------------------------------- masks
 
 
-def binarize_mask(mask, mode: str = "official", threshold: float = 0.5, name: str = "mask") -> np.ndarray:
+def binarize_mask(mask, mode: str = "official", threshold: float = 0.5, input_name: str = "mask") -> np.ndarray:
     """A mask image -> uint8 {0, 1} [H, W].
 
     ``mask``: uint8 [H, W] or [H, W, 3] (as ``cv2.imread`` returns it), bool, or float in 0..1 (a host MASK).
@@ -62,7 +62,7 @@ def binarize_mask(mask, mode: str = "official", threshold: float = 0.5, name: st
         array = array[..., 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] != 3) or array.size == 0:
         raise DragAnythingError(
-            name, f"expected a [H, W] or [H, W, 3] image, got shape {tuple(array.shape)}",
+            input_name, f"expected a [H, W] or [H, W, 3] image, got shape {tuple(array.shape)}",
             "Pass a single-channel (or RGB) mask of the first frame.")
     if array.dtype == bool:
         unit = array.astype(np.float32)
@@ -70,11 +70,11 @@ def binarize_mask(mask, mode: str = "official", threshold: float = 0.5, name: st
         unit = array.astype(np.float32) / 255
     elif np.issubdtype(array.dtype, np.floating):
         if not np.all(np.isfinite(array)) or array.min() < 0 or array.max() > 1:
-            raise DragAnythingError(name, "float masks must hold values in 0..1",
+            raise DragAnythingError(input_name, "float masks must hold values in 0..1",
                                     "Scale the mask to 0..1 (or pass it as uint8 0..255).")
         unit = array.astype(np.float32)
     else:
-        raise DragAnythingError(name, f"unsupported dtype {array.dtype}", "Pass uint8 0..255, bool or float 0..1.")
+        raise DragAnythingError(input_name, f"unsupported dtype {array.dtype}", "Pass uint8 0..255, bool or float 0..1.")
 
     if mode == "official":
         # Quantise to the 8-bit value a file would hold, keep exact 255s; colour goes through the demo's gray

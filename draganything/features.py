@@ -24,7 +24,7 @@ import torch
 from diffusers import DDPMScheduler
 from diffusers.utils.torch_utils import randn_tensor
 
-from .errors import DragAnythingError
+from .errors import DragAnythingError, check_positive_int
 
 DIFT_TIMESTEP = 261
 DIFT_ENSEMBLE_SIZE = 8
@@ -80,8 +80,9 @@ def dift_features(
     ``member_batch_size``: run the ensemble in chunks of this many members (all random draws still happen up
     front, so the result only changes by float rounding); None runs all members in one batch.
     """
-    if ensemble_size < 1:
-        raise DragAnythingError("ensemble_size", f"got {ensemble_size}", "Use at least one ensemble member.")
+    check_positive_int("ensemble_size", ensemble_size, "a number of ensemble members")
+    if member_batch_size is not None:
+        check_positive_int("member_batch_size", member_batch_size, "a number of ensemble members")
     mean, std = latent_dist.mean, latent_dist.std
     if mean.ndim != 4 or mean.shape[0] != 1:
         raise DragAnythingError("latent_dist", f"expected a posterior of one image [1, 4, h, w], got "

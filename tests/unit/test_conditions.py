@@ -228,6 +228,13 @@ def test_unknown_settings_are_refused(kwargs, input_name):
         build_conditions(trajectories, masks, **kwargs)
 
 
+@pytest.mark.parametrize("source_size", [(128,), "128x64", (128, 0), (128.0, 64)])
+def test_a_malformed_source_size_is_refused(source_size):
+    trajectories, masks = scene([[128, 64]])
+    with pytest.raises(DragAnythingError, match=r"^source_size: .* is not a (\(width, height\) pair|size in pixels)"):
+        build_conditions(trajectories, masks, source_size=source_size)
+
+
 def test_no_entities():
     with pytest.raises(DragAnythingError, match="no entities"):
         build_conditions(Trajectories([]), [])

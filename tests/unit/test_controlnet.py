@@ -213,6 +213,12 @@ def test_malformed_conditions_are_rejected(controlnet, gaussian_shape, entity_sh
         controlnet.embed_conditions(torch.zeros(gaussian_shape), torch.zeros(entity_shape))
 
 
+def test_a_frame_chunk_size_must_be_a_positive_count(controlnet):
+    gaussian, entity = torch.zeros(NUM_FRAMES, 3, HEIGHT, WIDTH), torch.zeros(NUM_FRAMES, 160, HEIGHT, WIDTH)
+    with pytest.raises(DragAnythingError, match="^frame_chunk_size: -1 is not a number of frames"):
+        controlnet.embed_conditions(gaussian, entity, frame_chunk_size=-1)
+
+
 def test_forward_needs_conditions_for_every_frame_and_pixel(controlnet):
     gaussian, entity = tiny_conditions(NUM_FRAMES + 1, HEIGHT, WIDTH)
     with pytest.raises(DragAnythingError, match="condition_embedding"):

@@ -173,7 +173,8 @@ def test_empty_prompt_embedding_is_computed_once(extractor):
 
 
 @pytest.mark.parametrize("kwargs, problem", [
-    ({"ensemble_size": 0}, "ensemble member"),
+    ({"ensemble_size": 0}, "ensemble_size: 0 is not a number of ensemble members"),
+    ({"member_batch_size": -2}, "member_batch_size: -2 is not a number of ensemble members"),
     ({"timestep": 1000}, "timestep"),
     ({"timestep": -1}, "timestep"),
 ])
