@@ -45,6 +45,8 @@ def resample_track(entity: Entity, num_frames: int, mode: str = "index") -> tupl
         return points[index], visible[index]
 
     if mode == "pchip":
+        # Imported here: scipy.interpolate takes longer to import (over a second on a busy CPU) than this whole
+        # package, and only this mode needs it.
         from scipy.interpolate import PchipInterpolator
 
         if count == 1:
