@@ -1,5 +1,8 @@
 """The DragAnything ControlNet: layout of the released checkpoint, condition embedding, residuals, from_unet."""
 
+import inspect
+import json
+
 import pytest
 import torch
 
@@ -78,6 +81,25 @@ def test_official_layout_uses_the_released_key_names(official_layout):
         "controlnet_cond_embedding.conv_out_feature.weight": (320, 256, 3, 3),
     }
     assert {name: tuple(official_layout[name]) for name in examples} == examples
+
+
+# The released config.json's keys, from the official class's register_to_config (spec, "Config key" table).
+RELEASED_CONFIG_KEYS = {
+    "sample_size", "in_channels", "out_channels", "down_block_types", "up_block_types", "block_out_channels",
+    "addition_time_embed_dim", "projection_class_embeddings_input_dim", "layers_per_block", "cross_attention_dim",
+    "transformer_layers_per_block", "num_attention_heads", "num_frames", "conditioning_channels",
+    "conditioning_embedding_out_channels",
+}  # fmt: skip
+
+
+def test_config_parameter_names_are_the_released_ones_plus_the_entity_widths(tmp_path):
+    """Config keys are a contract: the released config.json must load as it is, and saved configs must read back."""
+    parameters = set(inspect.signature(DragAnythingControlNet.__init__).parameters) - {"self"}
+    assert parameters == RELEASED_CONFIG_KEYS | {"entity_embedding_channels"}
+    assert set(OFFICIAL_CONFIG) == RELEASED_CONFIG_KEYS
+    tiny_controlnet().save_config(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert {key for key in saved if not key.startswith("_")} == parameters
 
 
 def test_tiny_config_has_the_released_key_names(official_layout, controlnet):
