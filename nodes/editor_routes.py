@@ -76,9 +76,13 @@ async def _read_json(request: web.Request) -> dict:
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise BadRequest(f"the request body is {request.content_length} bytes; the editor routes accept at most "
                          f"{MAX_BODY_BYTES}")
-    raw = await request.content.read(MAX_BODY_BYTES + 1)
-    if len(raw) > MAX_BODY_BYTES:
-        raise BadRequest(f"the request body is larger than {MAX_BODY_BYTES} bytes")
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise BadRequest(f"the request body is larger than {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
     try:
         body = json.loads(raw.decode("utf-8"))
     except ValueError as error:
@@ -153,11 +157,12 @@ def resolve_image_path(reference) -> str:
         filename, subfolder = reference.get("filename"), reference.get("subfolder", "") or ""
         folder_type = reference.get("type", "input") or "input"
     elif isinstance(reference, str):
-        name, annotation = folder_paths.annotated_filepath(reference.strip())
+        name, directory = folder_paths.annotated_filepath(reference.strip())
         folder_type = "input"
-        if annotation is not None:
-            folder_type = os.path.basename(os.path.normpath(annotation))
-            if os.path.normpath(annotation) != os.path.normpath(folder_paths.get_directory_by_type(folder_type) or ""):
+        if directory is not None:
+            by_directory = {os.path.normpath(folder_paths.get_directory_by_type(kind)): kind for kind in IMAGE_FOLDER_TYPES}
+            folder_type = by_directory.get(os.path.normpath(directory))
+            if folder_type is None:
                 raise BadRequest(f"images can only come from the {' or '.join(IMAGE_FOLDER_TYPES)} folder")
         subfolder, filename = os.path.split(name)
     else:

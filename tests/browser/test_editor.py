@@ -148,7 +148,7 @@ def test_typed_official_demo_and_kjnodes_values_update_the_canvas(graph, officia
     assert doc["format"] == "draganything/trajectories" and len(doc["entities"]) == 3
 
     textarea.fill("{not json")
-    graph.wait_editor(node, "e.status.startsWith('Value not readable')")
+    graph.wait_editor(node, "e.status.startsWith('Cannot preview the value')")
     assert "not valid JSON" in graph.editor(node, "e.status")
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import io
 import json
+import shutil
+import uuid
 
 import numpy as np
 import pytest
@@ -163,14 +165,17 @@ def test_the_server_keeps_serving_after_bad_requests(server):
     assert post(server, "preview", {"trajectories": KJNODES, **FISH}).status_code == 200
 
 
-def test_sam_runs_on_the_server_and_reuses_the_image_embedding(server, random_sam):
-    first = post(server, "mask", {"image": "draganything_fish.jpg", "clicks": [{"x": 366, "y": 325}], "sam": random_sam})
+def test_sam_runs_on_the_server_and_reuses_the_image_embedding(server, random_sam, first_frame_path):
+    # A picture no earlier test segmented, so its embedding cannot be cached yet.
+    picture = f"sam_{uuid.uuid4().hex}.jpg"
+    shutil.copy(first_frame_path, server.base_directory / "input" / picture)
+    first = post(server, "mask", {"image": picture, "clicks": [{"x": 366, "y": 325}], "sam": random_sam})
     assert first.status_code == 200, first.text
     first = first.json()
     assert first["method"] == f"SAM vit_b ({random_sam})" and first["note"] == ""
     assert first["embedding_cached"] is False
     assert decode_mask(first).shape == (668, 1124)
     # The next click on the same picture runs only SAM's prompt decoder on the stored embedding.
-    second = post(server, "mask", {"image": "draganything_fish.jpg", "sam": random_sam,
+    second = post(server, "mask", {"image": picture, "sam": random_sam,
                                    "clicks": [{"x": 366, "y": 325}, {"x": 714, "y": 250, "positive": False}]}).json()
     assert second["embedding_cached"] is True and second["method"] == first["method"]

@@ -59,7 +59,7 @@ function element(tag, className, attributes = {}) {
 }
 
 /** Events that must not reach the graph canvas (or a Vue node's drag handler) while the pointer is in the editor. */
-const CONTAINED_EVENTS = ["pointerdown", "pointermove", "pointerup", "click", "dblclick", "contextmenu", "mousedown", "mouseup"];
+const CONTAINED_EVENTS = ["pointerdown", "pointermove", "pointerup", "dblclick", "contextmenu"];
 
 export class TrajectoryEditor {
   /**
@@ -280,7 +280,7 @@ export class TrajectoryEditor {
       } catch (error) {
         if (seq !== this.previewSeq) return;
         this.preview = null;
-        this.setStatus(`Value not readable: ${error.message}`, true);
+        this.setStatus(`Cannot preview the value: ${error.message}`, true);
       }
       this.draw();
       this.requestGaussian();
