@@ -14,6 +14,7 @@ embedder's widths; the rest of the ControlNet is copied from the UNet by ``from_
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,11 +63,9 @@ class Components:
             module = getattr(self, name)
             if module is None:
                 continue
-            original = next(module.parameters()).dtype
-            if dtype is not None:
-                module.to(dtype)
-            module.save_pretrained(folder / name, safe_serialization=True)
-            module.to(original)
+            # A cast copy: casting the module itself and back would round its weights to ``dtype``.
+            (copy.deepcopy(module).to(dtype) if dtype is not None else module).save_pretrained(
+                folder / name, safe_serialization=True)
         return folder
 
 

@@ -264,11 +264,16 @@ def train(config: TrainConfig) -> Path:
         step = json.loads((checkpoints[-1] / "trainer_state.json").read_text())["step"]
         accelerator.print(f"[{config.stage}] resumed from {checkpoints[-1]} at step {step}")
 
-    generator = torch.Generator(device=device).manual_seed(config.seed * 7919 + accelerator.process_index + step)
+    # Batch choice and noise augmentation draw from a generator seeded per (step, micro-step, process), and the
+    # global RNG states travel in the checkpoints, so a resumed run continues exactly as an uninterrupted one.
+    generator = torch.Generator(device=device)
     log_path = output_dir / "losses.jsonl"
     window, window_start, loop_start, first_step = [], time.monotonic(), time.monotonic(), step
     out_of_time = False
+    micro_step = 0
     while step < config.max_steps and not out_of_time:
+        generator.manual_seed(hash((config.seed, step, micro_step, accelerator.process_index)) % 2**63)
+        micro_step += 1
         indices = torch.randint(len(data), (config.batch_size,), device=device, generator=generator)
         with accelerator.accumulate(objective):
             with accelerator.autocast():
@@ -283,6 +288,7 @@ def train(config: TrainConfig) -> Path:
         if not accelerator.sync_gradients:
             continue
         step += 1
+        micro_step = 0
         if config.max_minutes is not None:
             elapsed = torch.tensor((time.monotonic() - started) / 60.0, device=device)
             out_of_time = bool(accelerator.reduce(elapsed, reduction="max") >= config.max_minutes)

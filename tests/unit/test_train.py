@@ -1,0 +1,198 @@
+"""Training stages on micro models: losses fall, frozen parts stay frozen, checkpoints resume exactly."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from diffusers import DDPMScheduler, EulerDiscreteScheduler
+from safetensors.torch import load_file
+
+from draganything.errors import DragAnythingError
+from draganything.train.components import build_components, load_components
+from draganything.train.config import TINY_CONFIGS_DIR, TrainConfig, parse_override
+from draganything.train.edm import denoised_from_v, edm_loss, input_scale, sigma_for_ddpm_timestep
+from draganything.train.synthetic import SceneConfig, write_dataset
+from draganything.train.trainer import train
+
+SIZE, FRAMES = 64, 2
+MICRO = {
+    "unet": {"block_out_channels": [32, 32, 32, 32], "num_attention_heads": [1, 1, 1, 1], "sample_size": 8},
+    "vae": {"block_out_channels": [32, 32, 32, 32], "sample_size": SIZE},
+    "image_encoder": {},
+    "controlnet": {},
+}
+
+
+@pytest.fixture(scope="module")
+def micro_configs(tmp_path_factory) -> Path:
+    """The shipped tiny configs, shrunk further so a CPU runs a training step in about a second."""
+    folder = tmp_path_factory.mktemp("configs")
+    for name, changes in MICRO.items():
+        config = json.loads((TINY_CONFIGS_DIR / f"{name}.json").read_text())
+        config.update(changes)
+        (folder / f"{name}.json").write_text(json.dumps(config))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def micro_data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("data")
+    write_dataset(root, range(4), SceneConfig(height=SIZE, width=SIZE, num_frames=(FRAMES, FRAMES), sprites=(1, 2),
+                                              sprite_size=(12, 20)))
+    return root
+
+
+def _config(stage, data, configs, output, **overrides) -> TrainConfig:
+    values = dict(stage=stage, data_root=str(data), output_dir=str(output), configs_dir=str(configs),
+                  num_frames=FRAMES, height=SIZE, width=SIZE, batch_size=2, warmup_steps=1, log_every=1,
+                  checkpoint_every=1000, num_workers=0, max_steps=10, learning_rate=2e-3)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def _losses(output: Path) -> list[float]:
+    return [json.loads(line)["loss"] for line in (output / "losses.jsonl").read_text().splitlines()]
+
+
+def _falls(losses: list[float]) -> bool:
+    return sum(losses[-3:]) / 3 < 0.8 * sum(losses[:3]) / 3
+
+
+def test_vae_stage_loss_falls_and_sets_scaling_factor(micro_data, micro_configs, tmp_path):
+    model = train(_config("vae", micro_data, micro_configs, tmp_path / "vae"))
+    assert _falls(_losses(tmp_path / "vae")), _losses(tmp_path / "vae")
+    vae_config = json.loads((model / "vae" / "config.json").read_text())
+    assert vae_config["scaling_factor"] != 0.18215 and vae_config["scaling_factor"] > 0
+
+
+def test_base_stage_loss_falls(micro_data, micro_configs, tmp_path):
+    # One noise level (p_std 0) so that the loss measures fitting, not the draw of sigmas.
+    train(_config("base", micro_data, micro_configs, tmp_path / "base", max_steps=12, p_std=0.0))
+    assert _falls(_losses(tmp_path / "base")), _losses(tmp_path / "base")
+
+
+def test_controlnet_stage_trains_only_the_controlnet(micro_data, micro_configs, tmp_path):
+    base = train(_config("base", micro_data, micro_configs, tmp_path / "base", max_steps=1))
+    model = train(_config("controlnet", micro_data, micro_configs, tmp_path / "cn", init_dir=str(base),
+                          max_steps=3))
+    before = load_file(str(base / "unet" / "diffusion_pytorch_model.safetensors"))
+    after = load_file(str(model / "unet" / "diffusion_pytorch_model.safetensors"))
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    controlnet = load_file(str(model / "controlnet" / "diffusion_pytorch_model.safetensors"))
+    # from_unet starts the zero convolutions at zero; training moves them
+    assert controlnet["controlnet_mid_block.weight"].abs().sum() > 0
+    assert controlnet["controlnet_cond_embedding.conv_out_feature.weight"].abs().sum() > 0
+    assert (tmp_path / "cn" / "summary.json").is_file()
+
+
+def test_gaussian_only_stage_feeds_no_entity_map(micro_data, micro_configs, tmp_path):
+    base = train(_config("base", micro_data, micro_configs, tmp_path / "base", max_steps=1))
+    short, longer = (load_file(str(train(_config("controlnet", micro_data, micro_configs, tmp_path / f"cn{steps}",
+                                                init_dir=str(base), max_steps=steps, use_entity_map=False,
+                                                weight_decay=0.0)) / "controlnet" /
+                                   "diffusion_pytorch_model.safetensors")) for steps in (1, 3))
+    # The entity branch's first convolution only ever sees zeros, so its weights get no gradient and keep their
+    # (seeded) initial values; the Gaussian branch's first convolution learns.
+    first_entity_conv = "controlnet_cond_embedding.blocks_feature.0.weight"
+    assert torch.equal(short[first_entity_conv], longer[first_entity_conv])
+    assert not torch.equal(short["controlnet_cond_embedding.conv_in.weight"],
+                           longer["controlnet_cond_embedding.conv_in.weight"])
+
+
+def test_resumed_run_matches_an_uninterrupted_one(micro_data, micro_configs, tmp_path):
+    straight = train(_config("base", micro_data, micro_configs, tmp_path / "straight", max_steps=4))
+    train(_config("base", micro_data, micro_configs, tmp_path / "resumed", max_steps=2, checkpoint_every=2))
+    resumed = train(_config("base", micro_data, micro_configs, tmp_path / "resumed", max_steps=4,
+                            checkpoint_every=2))
+    a = load_file(str(straight / "unet" / "diffusion_pytorch_model.safetensors"))
+    b = load_file(str(resumed / "unet" / "diffusion_pytorch_model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [json.loads(line)["step"] for line in (tmp_path / "resumed" / "losses.jsonl").read_text().splitlines()] \
+        == [1, 2, 3, 4]
+
+
+def test_checkpoint_round_trip_is_exact(micro_configs, tmp_path):
+    components = build_components(micro_configs, with_controlnet=True)
+    components.save(tmp_path / "fp32")
+    loaded = load_components(tmp_path / "fp32", require=("unet", "vae", "image_encoder", "controlnet"))
+    components.save(tmp_path / "fp16", dtype=torch.float16)
+    half = load_components(tmp_path / "fp16", dtype=torch.float16, require=("unet", "controlnet"))
+    for name in ("unet", "vae", "image_encoder", "controlnet"):
+        original = getattr(components, name).state_dict()
+        assert all(torch.equal(original[k], v) for k, v in getattr(loaded, name).state_dict().items())
+        assert all(torch.equal(original[k].half(), v) for k, v in getattr(half, name).state_dict().items())
+    # saving in fp16 leaves the in-memory model in its own dtype
+    assert next(components.unet.parameters()).dtype == torch.float32
+
+
+def test_denoised_matches_diffusers_euler_v_prediction():
+    scheduler = EulerDiscreteScheduler(prediction_type="v_prediction", use_karras_sigmas=True, sigma_min=0.002,
+                                       sigma_max=700.0, timestep_type="continuous", beta_schedule="scaled_linear",
+                                       beta_start=0.00085, beta_end=0.012)
+    scheduler.set_timesteps(5)
+    generator = torch.Generator().manual_seed(0)
+    sample = torch.randn(1, 2, 4, 4, 4, generator=generator)
+    v = torch.randn(sample.shape, generator=generator)
+    sigma, sigma_next = scheduler.sigmas[1], scheduler.sigmas[2]
+    scheduler._step_index = 1
+    previous = scheduler.step(v, scheduler.timesteps[1], sample).prev_sample
+    # Euler: prev = x + (x - x0) / sigma * (sigma_next - sigma), so x0 follows from the step diffusers took
+    x0 = sample - (previous - sample) * sigma / (sigma_next - sigma)
+    torch.testing.assert_close(denoised_from_v(v, sample, sigma.reshape(1)), x0, rtol=1e-4, atol=1e-4)
+
+
+def test_ddpm_noising_is_the_scaled_edm_input():
+    scheduler = DDPMScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
+                              beta_schedule="scaled_linear")
+    clean, noise = torch.randn(2, 4, 3, 3), torch.randn(2, 4, 3, 3)
+    timesteps = torch.tensor([261, 900])
+    sigmas = sigma_for_ddpm_timestep(scheduler.alphas_cumprod, timesteps)
+    expected = scheduler.add_noise(clean, noise, timesteps)
+    ours = (clean + sigmas.reshape(-1, 1, 1, 1) * noise) * input_scale(sigmas).reshape(-1, 1, 1, 1)
+    torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-5)
+    assert sigmas[0].item() == pytest.approx(((1 - 0.65567) / 0.65567) ** 0.5, rel=1e-4)
+
+
+def test_edm_loss_is_zero_for_the_exact_velocity():
+    clean, noise = torch.randn(1, 2, 4, 3, 3), torch.randn(1, 2, 4, 3, 3)
+    sigmas = torch.tensor([2.0])
+    noisy = clean + 2.0 * noise
+    # v such that c_skip * x + c_out * v = x0
+    v = (clean - noisy / 5.0) / (-2.0 / 5.0**0.5)
+    assert edm_loss(v, noisy, clean, sigmas).item() == pytest.approx(0.0, abs=1e-10)
+    assert edm_loss(v + 1.0, noisy, clean, sigmas).item() == pytest.approx(1.0, rel=1e-5)
+
+
+@pytest.mark.parametrize("values, field", [
+    ({"stage": "diffusion"}, "stage"),
+    ({"stage": "controlnet"}, "init_dir"),
+    ({"stage": "base", "colour": 1}, "config"),
+])
+def test_bad_config_is_rejected(tmp_path, values, field):
+    config = {"data_root": "data", "output_dir": "out", **values}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    with pytest.raises(DragAnythingError) as error:
+        TrainConfig.from_json(path)
+    assert error.value.input_name == field
+
+
+def test_config_file_that_is_not_json_is_rejected(tmp_path):
+    (tmp_path / "bad.json").write_text("stage: base")
+    with pytest.raises(DragAnythingError, match="could not be read as JSON"):
+        TrainConfig.from_json(tmp_path / "bad.json")
+
+
+def test_overrides_parse_json_values():
+    assert parse_override("max_steps=12") == ("max_steps", 12)
+    assert parse_override("use_entity_map=false") == ("use_entity_map", False)
+    assert parse_override("output_dir=runs/a") == ("output_dir", "runs/a")
+    with pytest.raises(DragAnythingError):
+        parse_override("max_steps")
+
+
+def test_shipped_training_configs_load():
+    for name in ("train_vae", "train_base", "train_controlnet"):
+        config = TrainConfig.from_json(TINY_CONFIGS_DIR / f"{name}.json")
+        assert config.num_frames == 8 and (config.height, config.width) == (128, 128)
