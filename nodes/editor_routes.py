@@ -29,12 +29,11 @@ from collections import OrderedDict
 from dataclasses import replace
 
 import cv2
+import folder_paths
 import numpy as np
 import torch
 from aiohttp import web
 from PIL import Image
-
-import folder_paths
 from server import PromptServer
 
 from ..draganything import gaussian, trajectory, viz
@@ -318,7 +317,7 @@ def compute_mask(body: dict) -> dict:
         try:
             mask, method, embedding_cached = SAM.segment(sam_name, path, image, prompt)
         except Exception as error:  # any SAM failure leaves the editor working on the fallback
-            log.warning("DragAnything editor: SAM failed, using GrabCut: %s", error)
+            log.warning("DragAnything editor: SAM failed, using GrabCut: %s", error, exc_info=True)
             note = f"SAM failed ({error}); used the GrabCut fallback"
     if mask is None:
         mask = grabcut_preview(image, prompt)

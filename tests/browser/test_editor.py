@@ -7,6 +7,7 @@ The first frame is the official demo's two goldfish (1124x668): fish one around 
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 
 import pytest
 
@@ -29,7 +30,7 @@ def draw_two_fish(graph, node):
 
 
 def test_draw_two_entities_anchor_scrub_save_reload_and_queue(graph, server):
-    load, node = graph.build_editor_graph()
+    _, node = graph.build_editor_graph()
     graph.shot("first_frame_from_loadimage")
     node_pos, canvas_offset = graph.node_pos(node), graph.page.evaluate("() => [...app.canvas.ds.offset]")
 
@@ -75,7 +76,7 @@ def test_draw_two_entities_anchor_scrub_save_reload_and_queue(graph, server):
     end.fill("10")
     end.press("Enter")
     frames = graph.document(node)["entities"][1]["frames"]
-    assert frames[0] == 3 and frames[-1] == 10 and all(b > a for a, b in zip(frames, frames[1:]))
+    assert frames[0] == 3 and frames[-1] == 10 and all(b > a for a, b in pairwise(frames))
 
     # Scrub to the last frame: the editor shows every entity's resampled position and the Gaussian at that frame.
     slider = graph.page.locator("[data-testid=da-scrub]")
@@ -153,7 +154,7 @@ def test_typed_official_demo_and_kjnodes_values_update_the_canvas(graph, officia
 
 
 def test_editor_undo_redo_and_keys_do_not_reach_the_graph(graph):
-    load, node = graph.build_editor_graph()
+    _, node = graph.build_editor_graph()
     graph.click_image(node, *FISH_ONE)
     graph.drag_image(node, FISH_ONE_PATH)
     graph.click_image(node, *FISH_TWO)

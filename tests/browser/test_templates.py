@@ -15,6 +15,11 @@ TEMPLATE_FOR_SCENARIO = "draganything_entities_and_anchor"
 MAX_USER_ACTIONS = 15
 
 
+def as_executed(prompt: dict) -> dict:
+    """What the server executes: each node's class and inputs (titles in _meta are cosmetic)."""
+    return {node_id: (node["class_type"], node["inputs"]) for node_id, node in prompt.items()}
+
+
 def ui_workflows() -> list[Path]:
     return sorted(path for path in EXAMPLES_DIR.glob("*.json"))
 
@@ -29,9 +34,6 @@ def test_template_converts_to_its_api_twin(graph, workflow):
         workflow.read_text())
     prompt = graph.graph_to_prompt()
     twin = json.loads(twin_path.read_text())
-    # What the server executes: the same nodes, each with the same class and inputs (titles are cosmetic).
-    as_executed = lambda graph_prompt: {  # noqa: E731
-        node_id: (node["class_type"], node["inputs"]) for node_id, node in graph_prompt.items()}
     assert as_executed(prompt) == as_executed(twin)
     # The editor read the template's value without rewriting it.
     for node_id, node in twin.items():
