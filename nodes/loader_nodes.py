@@ -7,7 +7,6 @@ from pathlib import Path
 import comfy.model_management
 import comfy.utils
 import folder_paths
-import torch
 from comfy_api.latest import io
 
 from .control import wrap_controlnet
@@ -19,7 +18,8 @@ CONTROLNET_SOURCE = (
     "The released DragAnything ControlNet is diffusion_pytorch_model.safetensors (2.74 GB, with its config.json) "
     "from https://huggingface.co/weijiawu/DragAnything; put both in models/draganything/DragAnything/.")
 
-DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
+# Names offered for the weight dtype; draganything.weights.parse_dtype reads them.
+DTYPE_CHOICES = ("fp16", "bf16", "fp32")
 # Parameters of the released network, for the host's automatic dtype choice.
 CONTROLNET_PARAMETERS = 684_999_873
 
@@ -43,7 +43,7 @@ class DragAnythingControlNetLoader(io.ComfyNode):
             inputs=[
                 io.Combo.Input("controlnet_name", options=model_choices(CONTROLNET_FOLDER),
                                tooltip="A file in models/draganything."),
-                io.Combo.Input("dtype", options=["auto", *DTYPES], default="auto",
+                io.Combo.Input("dtype", options=["auto", *DTYPE_CHOICES], default="auto",
                                tooltip="Weight dtype. auto lets ComfyUI choose for the device (fp16/bf16 on GPUs, "
                                        "fp32 on the CPU)."),
             ],
@@ -61,11 +61,13 @@ class DragAnythingControlNetLoader(io.ComfyNode):
     def execute(cls, controlnet_name, dtype) -> io.NodeOutput:
         path = _full_path(CONTROLNET_FOLDER, "controlnet_name", controlnet_name, "DragAnything ControlNet",
                           CONTROLNET_SOURCE)
+        # diffusers is imported only when a network is loaded.
+        from ..draganything.weights import load_controlnet, parse_dtype
+
         if dtype == "auto":
             weight_dtype = comfy.model_management.unet_dtype(model_params=CONTROLNET_PARAMETERS)
         else:
-            weight_dtype = DTYPES[dtype]
-        from ..draganything.weights import load_controlnet  # diffusers is imported only when a network is loaded
+            weight_dtype = parse_dtype(dtype)
 
         network = load_controlnet(path, dtype=weight_dtype)
         return io.NodeOutput(wrap_controlnet(network, weight_dtype, controlnet_name))
