@@ -82,7 +82,7 @@ def tiny_pipeline(components: Components) -> DragAnythingPipeline:
     return pipeline
 
 
-def test_scene(index: int = 0) -> SyntheticClip:
+def held_out_scene(index: int = 0) -> SyntheticClip:
     """A held-out synthetic clip (a seed outside the training range), the ground truth of one test video."""
     return generate_clip(TEST_SEED_BASE + index, SCENE)
 
@@ -165,7 +165,7 @@ def run_demo(out_path: str | Path = "draganything_demo.gif", *, seed: int = 0, s
     if steps is not None and steps < 1:
         raise DragAnythingError("steps", f"got {steps}", "Use at least one denoising step.")
     components = load_tiny(device=device)
-    clip = test_scene(scene)
+    clip = held_out_scene(scene)
     masks = np.stack([clip.panoptic[0] == entity for entity in clip.ids])
     conditions = drag_conditions(components, clip.frames[0], masks, clip.tracks, anchors=clip.still, seed=seed)
     settings = DEFAULT_SAMPLING if steps is None else SamplingSettings(num_inference_steps=steps)
