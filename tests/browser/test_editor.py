@@ -100,7 +100,7 @@ def test_draw_two_entities_anchor_scrub_save_reload_and_queue(graph, server):
     assert parsed.entities[1].frames.tolist() == doc["entities"][1]["frames"]
 
     # Save and reload the workflow (through JSON text, like a file): the editor comes back with the same value.
-    saved = json.dumps(graph.page.evaluate("() => app.graph.serialize()"))
+    saved = graph.page.evaluate("() => JSON.stringify(app.graph.serialize())")
     assert "draganything_first_frame" in saved  # the embedded first-frame copy travels with the workflow
     graph.page.evaluate("(text) => app.loadGraphData(JSON.parse(text))", saved)
     graph.wait_editor(node, "e.image && e.preview && e.doc.entities.length === 3")
