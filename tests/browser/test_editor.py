@@ -324,3 +324,37 @@ def test_a_connected_sam_loader_makes_the_masks(graph, random_sam):
     assert graph.document(node)["entities"][0]["clicks"][1] == {"x": 714, "y": 250, "positive": False}
     assert len(graph.document(node)["entities"]) == 1
     graph.shot("sam_mask")
+
+
+def test_insert_move_time_and_delete_path_points(graph):
+    _, node = graph.build_editor_graph()
+    value = {"format": "draganything/trajectories", "version": 1, "width": 1124, "height": 668, "num_frames": 14,
+             "entities": [{"id": "1", "label": "fish", "points": [[366, 325], [766, 325]]}]}
+    graph.page.locator(".comfy-multiline-input").first.fill(json.dumps(value))
+    graph.wait_editor(node, "e.doc.entities.length === 1 && e.preview")
+    graph.click_image(node, 366, 325)  # selects the entity at its first point
+
+    # Ctrl+click on the curve inserts a point there.
+    graph.page.keyboard.down("Control")
+    graph.click_image(node, 566, 325)
+    graph.page.keyboard.up("Control")
+    graph.wait_editor(node, "e.doc.entities[0].points.length === 3")
+    assert graph.document(node)["entities"][0]["points"][1] == pytest.approx([566, 325], abs=2)
+
+    # Drag it somewhere else.
+    graph.drag_image(node, [(566, 325), (566, 450)])
+    assert graph.document(node)["entities"][0]["points"][1] == pytest.approx([566, 450], abs=2)
+
+    # Give it a frame: the entity gets per-point frames, strictly increasing, and the preview follows them.
+    frame = graph.page.locator("[data-testid=da-point-frame]")
+    frame.fill("4")
+    frame.press("Enter")
+    frames = graph.document(node)["entities"][0]["frames"]
+    assert frames[1] == 4 and frames[0] < 4 < frames[2]
+
+    # Double-click deletes it; the frames shrink with the points.
+    graph.page.mouse.dblclick(*graph.client_point(node, 566, 450))
+    graph.wait_editor(node, "e.doc.entities[0].points.length === 2")
+    (entity,) = graph.document(node)["entities"]
+    assert entity["points"] == [[366, 325], [766, 325]] and len(entity["frames"]) == 2
+    graph.shot("points_edited")
