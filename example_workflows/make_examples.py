@@ -39,6 +39,12 @@ MODELS = {
                              "diffusion_pytorch_model.safetensors"},
 }
 
+# DragAnything-Tiny (shipped in the package, loaded by its own node) is sampled as it was trained: 8 frames, a
+# 128-pixel short side (256x128 keeps the example's aspect), 12 Euler/Karras steps at CFG 1.
+TINY = {"width": 256, "height": 128, "video_frames": 8, "fps": 7, "motion_bucket_id": 128,
+        "augmentation_level": 0.02, "steps": 12, "cfg": 1.0, "min_cfg": 1.0, "sampler_name": "euler",
+        "scheduler": "karras"}
+
 # Widget inputs of every node used, in the order the frontend stores them in widgets_values. "+control" marks
 # an INT seed followed by its control_after_generate value. Checked against /object_info by the host tests.
 WIDGETS = {
@@ -52,6 +58,9 @@ WIDGETS = {
     "SaveAnimatedWEBP": ["filename_prefix", "fps", "lossless", "quality", "method"],
     "PreviewImage": [],
     "DragAnythingControlNetLoader": ["controlnet_name", "dtype"],
+    "DragAnythingTinyLoader": [],
+    "DragAnythingTinyEntityEmbeddings": ["seed", "+control", "width", "height", "framing", "timestep",
+                                         "ensemble_size"],
     "DragAnythingTrajectories": ["trajectories", "tracks_frames"],
     "DragAnythingEntityEmbeddings": ["seed", "+control", "width", "height", "framing", "timestep", "ensemble_size"],
     "DragAnythingConditions": ["entity_mode", "resampling", "framing", "radius_overrides", "preview_width",
@@ -76,6 +85,11 @@ SOCKETS = {
     "SaveAnimatedWEBP": ([("images", "IMAGE")], []),
     "PreviewImage": ([("images", "IMAGE")], []),
     "DragAnythingControlNetLoader": ([], [("controlnet", "DRAGANYTHING_CONTROLNET")]),
+    "DragAnythingTinyLoader": ([], [("model", "MODEL"), ("clip_vision", "CLIP_VISION"), ("vae", "VAE"),
+                                    ("controlnet", "DRAGANYTHING_CONTROLNET"),
+                                    ("entity_encoder", "DRAGANYTHING_ENTITY_ENCODER")]),
+    "DragAnythingTinyEntityEmbeddings": ([("entity_encoder", "DRAGANYTHING_ENTITY_ENCODER"), ("image", "IMAGE"),
+                                          ("masks", "MASK")], [("embeddings", "DRAGANYTHING_EMBEDDINGS")]),
     "DragAnythingTrajectories": ([("image", "IMAGE"), ("sam", "DRAGANYTHING_SAM"), ("tracks", "TRACKS"),
                                   ("masks", "MASK")],
                                  [("trajectories", "DRAGANYTHING_TRAJECTORIES"), ("masks", "MASK"),
@@ -189,6 +203,40 @@ def one_node(entity_ids: list[str], prefix: str) -> list[Node]:
     return nodes
 
 
+def tiny_cpu() -> list[Node]:
+    """The composable graph on the shipped DragAnything-Tiny: runs on a CPU with nothing to download."""
+    return [
+        Node(1, "LoadImage", {"image": EXAMPLE_IMAGE, "+upload": "image"}, pos=(0, 0), title="First frame"),
+        Node(2, "DragAnythingTinyLoader", {}, pos=(0, 420)),
+        Node(3, "DragAnythingTrajectories",
+             {"trajectories": trajectories_json(["car", "balloon"]), "tracks_frames": TINY["video_frames"]},
+             {"image": (1, 0)}, pos=(360, 0)),
+        Node(4, "DragAnythingTinyEntityEmbeddings",
+             {"seed": 0, "+control": "fixed", "width": TINY["width"], "height": TINY["height"],
+              "framing": "center_crop", "timestep": 261, "ensemble_size": 8},
+             {"entity_encoder": (2, 4), "image": (1, 0), "masks": (3, 1)}, pos=(760, 420)),
+        Node(5, "DragAnythingConditions",
+             {"entity_mode": "trained", "resampling": "pchip", "framing": "center_crop", "radius_overrides": "",
+              "preview_width": TINY["width"], "preview_height": TINY["height"],
+              "preview_frames": TINY["video_frames"]},
+             {"trajectories": (3, 0), "masks": (3, 1), "embeddings": (4, 0), "image": (1, 0)}, pos=(1120, 0)),
+        Node(6, "PreviewImage", {}, {"images": (5, 1)}, pos=(1480, 0), title="Conditioning preview"),
+        Node(7, "SVD_img2vid_Conditioning", {key: TINY[key] for key in WIDGETS["SVD_img2vid_Conditioning"]},
+             {"clip_vision": (2, 1), "init_image": (1, 0), "vae": (2, 2)}, pos=(760, 820)),
+        Node(8, "DragAnythingApply", {"strength": 1.0, "start_percent": 0.0, "end_percent": 1.0},
+             {"positive": (7, 0), "negative": (7, 1), "controlnet": (2, 3), "conditions": (5, 0)}, pos=(1120, 520)),
+        Node(9, "VideoLinearCFGGuidance", {"min_cfg": TINY["min_cfg"]}, {"model": (2, 0)}, pos=(1120, 820)),
+        Node(10, "KSampler",
+             {"seed": 0, "+control": "fixed", "steps": TINY["steps"], "cfg": TINY["cfg"],
+              "sampler_name": TINY["sampler_name"], "scheduler": TINY["scheduler"], "denoise": 1.0},
+             {"model": (9, 0), "positive": (8, 0), "negative": (8, 1), "latent_image": (7, 2)}, pos=(1480, 520)),
+        Node(11, "VAEDecode", {}, {"samples": (10, 0), "vae": (2, 2)}, pos=(1840, 520)),
+        Node(12, "SaveAnimatedWEBP", {"filename_prefix": "DragAnything/tiny_cpu", "fps": float(TINY["fps"]),
+                                      "lossless": True, "quality": 90, "method": "default"},
+             {"images": (11, 0)}, pos=(2100, 520)),
+    ]
+
+
 NOTES = {
     "draganything_composable_ksampler": (
         "DragAnything with the stock sampler: SVD img2vid conditioning, **Apply DragAnything** on positive and "
@@ -201,11 +249,17 @@ NOTES = {
     "draganything_entities_and_anchor": (
         "Several entities at once: the car and the balloon move, the road is a hold-still anchor (one point, "
         "anchor: true) so the background and camera stay put."),
+    "draganything_tiny_cpu": (
+        "Runs on a CPU with nothing to download: **Load DragAnything-Tiny** brings the small model shipped with "
+        "the pack (trained on synthetic sprite videos) into the stock SVD graph, and **DragAnything Tiny Entity "
+        "Embeddings** computes the entity features it was trained with. 256x128, 8 frames, 12 steps. The tiny "
+        "model animates scenes like its training data; for real videos use the full-size workflows."),
 }
 GRAPHS = {
     "draganything_composable_ksampler": composable,
     "draganything_one_node_sampler": lambda: one_node(["balloon"], "one_node"),
     "draganything_entities_and_anchor": lambda: one_node(["road", "car", "balloon"], "entities_and_anchor"),
+    "draganything_tiny_cpu": tiny_cpu,
 }
 
 
@@ -288,7 +342,8 @@ def main() -> None:
         nodes = graph()
         (HERE / f"{name}.json").write_text(json.dumps(ui_workflow(name, copy.deepcopy(nodes)), indent=1) + "\n")
         (HERE / "api" / f"{name}.json").write_text(json.dumps(api_prompt(nodes), indent=1) + "\n")
-        entity_ids = json.loads(nodes[4].widgets["trajectories"])["entities"]
+        trajectories = next(node for node in nodes if node.type == "DragAnythingTrajectories")
+        entity_ids = json.loads(trajectories.widgets["trajectories"])["entities"]
         thumbnail(HERE / f"{name}.jpg", [entity["id"] for entity in entity_ids])
         print(f"wrote {name}")
 

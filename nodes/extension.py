@@ -9,14 +9,21 @@ from .conditioning_nodes import DragAnythingConditions, DragAnythingEntityEmbedd
 from .folders import register_model_folders
 from .loader_nodes import DragAnythingControlNetLoader, DragAnythingSAMLoader
 from .sampler_node import DragAnythingSVDSampler
-from .trajectory_nodes import DragAnythingEntityMasks, DragAnythingTrajectories, DragAnythingVisualizeTrajectories
+from .tiny_nodes import DragAnythingTinyEntityEmbeddings, DragAnythingTinyLoader
+from .trajectory_nodes import (
+    DragAnythingEntityMasks,
+    DragAnythingTrajectories,
+    DragAnythingVisualizeTrajectories,
+)
 
 NODES: list[type[io.ComfyNode]] = [
     DragAnythingControlNetLoader,
     DragAnythingSAMLoader,
+    DragAnythingTinyLoader,
     DragAnythingTrajectories,
     DragAnythingEntityMasks,
     DragAnythingEntityEmbeddings,
+    DragAnythingTinyEntityEmbeddings,
     DragAnythingConditions,
     DragAnythingApply,
     DragAnythingSVDSampler,

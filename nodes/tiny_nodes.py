@@ -1,0 +1,144 @@
+"""DragAnything-Tiny in the host: its loader, and the entity embeddings it was trained with.
+
+The tiny model has no SD-1.5 network for entity features: its own SVD base provides them (the output of the
+UNet's last up block on the noised first frame, pooled inside each mask), computed by the library exactly as in
+training. The loader hands that base to **DragAnything Tiny Entity Embeddings** as an `entity_encoder`, so a
+tiny graph is wired as one piece: loader -> embeddings -> conditions -> the stock SVD graph.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import comfy.model_management
+import numpy as np
+import torch
+from comfy_api.latest import io
+
+from ..draganything.entity import pool_features
+from ..draganything.features import DIFT_ENSEMBLE_SIZE, DIFT_TIMESTEP
+from ..draganything.framing import FRAMING_MODES, Framing
+from .compat import ADVANCED
+from .conditioning_nodes import MAX_SEED, source_masks
+from .control import wrap_controlnet
+from .conversions import first_frame_uint8
+from .tiny_model import load_host_clip_vision, load_host_svd, load_host_vae
+from .trajectory_nodes import DEFAULT_FRAMING
+from .types import DragControlNet, DragEmbeddings
+from .values import EntityEmbeddings
+
+TINY_SIZE = 128
+TINY_FRAMES = 8
+DragEntityEncoder = io.Custom("DRAGANYTHING_ENTITY_ENCODER")
+
+
+def tiny_directory() -> Path:
+    from ..draganything.tiny import (
+        TINY_DIR,  # imports diffusers: only when the model is loaded
+    )
+
+    return TINY_DIR
+
+
+@dataclass(frozen=True)
+class TinyEntityEncoder:
+    """The tiny model's folder; its diffusers base (the feature network of training) is loaded on first use."""
+
+    directory: Path
+
+    def features(self, frame: np.ndarray, generator: torch.Generator, timestep: int, ensemble_size: int
+                 ) -> torch.Tensor:
+        """Features [C, h, w] of one uint8 frame [H, W, 3] (H, W multiples of 8), as in training."""
+        from ..draganything.tiny import TRAINED_TIME_IDS
+        from ..draganything.train.entity_features import first_frame_features
+
+        image = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None].float() / 127.5 - 1
+        features = first_frame_features(_diffusers_base(self.directory), image, TRAINED_TIME_IDS,
+                                        generator=generator, timestep=timestep, ensemble_size=ensemble_size)
+        return features[0].float()
+
+
+@functools.lru_cache(maxsize=1)
+def _diffusers_base(directory: Path):
+    from ..draganything.train.components import load_components
+
+    return load_components(directory, require=("unet", "vae", "image_encoder"))
+
+
+class DragAnythingTinyLoader(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="DragAnythingTinyLoader",
+            display_name="Load DragAnything-Tiny",
+            category="DragAnything/loaders",
+            description="The small DragAnything shipped with the pack (15.5 MB, trained on synthetic sprite videos "
+                        "at 128x128, 8 frames): an SVD-architecture MODEL, CLIP_VISION and VAE for the stock SVD "
+                        "nodes, its ControlNet, and the entity encoder for DragAnything Tiny Entity Embeddings. "
+                        "Runs on a CPU with nothing to download; it animates scenes like its training data, not "
+                        "natural images.",
+            inputs=[],
+            outputs=[io.Model.Output(display_name="model"), io.ClipVision.Output(display_name="clip_vision"),
+                     io.Vae.Output(display_name="vae"), DragControlNet.Output(display_name="controlnet"),
+                     DragEntityEncoder.Output(display_name="entity_encoder")],
+        )
+
+    @classmethod
+    def execute(cls) -> io.NodeOutput:
+        from ..draganything.weights import load_controlnet  # imports diffusers
+
+        directory = tiny_directory()
+        model = load_host_svd(directory)
+        weight_dtype = model.model.get_dtype()
+        controlnet = wrap_controlnet(load_controlnet(directory / "controlnet", dtype=weight_dtype), weight_dtype,
+                                     "DragAnything-Tiny")
+        return io.NodeOutput(model, load_host_clip_vision(directory), load_host_vae(directory), controlnet,
+                             TinyEntityEncoder(directory))
+
+
+class DragAnythingTinyEntityEmbeddings(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="DragAnythingTinyEntityEmbeddings",
+            display_name="DragAnything Tiny Entity Embeddings",
+            category="DragAnything",
+            description="Entity embeddings for DragAnything-Tiny: the tiny base's own features of the first frame "
+                        "(its last up block on the frame noised to t=261, ensemble of 8), mean-pooled inside each "
+                        "entity's mask, as the model was trained. The full-size model takes DragAnything Entity "
+                        "Embeddings (SD-1.5 features) instead.",
+            inputs=[
+                DragEntityEncoder.Input("entity_encoder", tooltip="From Load DragAnything-Tiny."),
+                io.Image.Input("image", tooltip="The first frame."),
+                io.Mask.Input("masks", tooltip="One mask per entity, on the first frame."),
+                io.Int.Input("seed", default=0, min=0, max=MAX_SEED, control_after_generate=True,
+                             tooltip="Seeds the VAE posterior samples and the noise of the ensemble."),
+                io.Int.Input("width", default=TINY_SIZE, min=64, max=1024, step=64,
+                             tooltip="Size the first frame is framed to for the features (the video's size)."),
+                io.Int.Input("height", default=TINY_SIZE, min=64, max=1024, step=64),
+                io.Combo.Input("framing", options=list(FRAMING_MODES), default=DEFAULT_FRAMING,
+                               tooltip="center_crop matches SVD_img2vid_Conditioning."),
+                io.Int.Input("timestep", default=DIFT_TIMESTEP, min=0, max=999, **ADVANCED),
+                io.Int.Input("ensemble_size", default=DIFT_ENSEMBLE_SIZE, min=1, max=64, **ADVANCED),
+            ],
+            outputs=[DragEmbeddings.Output(display_name="embeddings")],
+        )
+
+    @classmethod
+    def execute(cls, entity_encoder, image, masks, seed, width, height, framing, timestep,
+                ensemble_size) -> io.NodeOutput:
+        frame = first_frame_uint8(image)
+        source_height, source_width = frame.shape[:2]
+        entity_masks = source_masks(masks, (source_width, source_height))
+        to_model = Framing(source_width, source_height, width, height, mode=framing)
+        generator = torch.Generator("cpu").manual_seed(seed)
+        with torch.inference_mode(False), torch.no_grad():
+            features = entity_encoder.features(to_model.image(frame), generator, timestep, ensemble_size)
+        grid_height, grid_width = features.shape[-2:]
+        to_grid = Framing(source_width, source_height, grid_width, grid_height, mode=framing)
+        names = [str(index) for index in range(len(entity_masks))]
+        pooled = pool_features(features, [to_grid.mask(mask).astype(np.uint8) for mask in entity_masks], names)
+        comfy.model_management.soft_empty_cache()
+        return io.NodeOutput(EntityEmbeddings(pooled.float(), f"{len(pooled)} entities, seed {seed}"))
