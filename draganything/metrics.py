@@ -117,8 +117,8 @@ def track_points_lk(frames: np.ndarray, points) -> tuple[np.ndarray, np.ndarray]
     tracks = np.zeros((len(grey), len(points), 2), np.float32)
     alive = np.zeros((len(grey), len(points)), bool)
     tracks[0], alive[0] = points[:, 0], True
-    parameters = dict(winSize=LK_WINDOW, maxLevel=LK_LEVELS,
-                      criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01))
+    parameters = {"winSize": LK_WINDOW, "maxLevel": LK_LEVELS,
+                  "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)}
     current = points
     for frame in range(1, len(grey)):
         forward, status, _ = cv2.calcOpticalFlowPyrLK(grey[frame - 1], grey[frame], current, None, **parameters)
@@ -257,8 +257,9 @@ class EvaluationTable:
     details: list[dict] = field(default_factory=list)
 
     def to_markdown(self) -> str:
-        lines = ["| setting | ObjMC (px) | ObjMC, official (px) | ObjMC, colour tracker (px) | IoU moving "
-                 "sprites | IoU still sprites |", "|---|---|---|---|---|---|"]
+        header = ("| setting | ObjMC (px) | ObjMC, official (px) | ObjMC, colour tracker (px) | IoU moving sprites "
+                  "| IoU still sprites |")
+        lines = [header, "|---|---|---|---|---|---|"]
         lines += [f"| {row.setting} | {row.objmc:.2f} | {row.objmc_official:.2f} | {row.objmc_colour:.2f} | "
                   f"{row.iou_moving:.3f} | {row.iou_still:.3f} |" for row in self.rows]
         return "\n".join(lines)
@@ -296,8 +297,8 @@ def score_video(frames: np.ndarray, clip, entities) -> dict:
 
 def evaluate(out_dir: str | Path | None = None, *, num_videos: int = 8, seed: int = 0, device: str = "cpu",
              model_dir: str | Path | None = None, gaussian_only_controlnet: str | Path | None = None,
-             settings: tuple[str, ...] = ("full", "gaussian_only", "no_control"), num_inference_steps: int | None = None,
-             write_videos: bool = True) -> EvaluationTable:
+             settings: tuple[str, ...] = ("full", "gaussian_only", "no_control"),
+             num_inference_steps: int | None = None, write_videos: bool = True) -> EvaluationTable:
     """Generate the held-out synthetic test videos with the tiny model and score them (module docstring).
 
     Every sprite of a scene is an entity (moving or held still) plus the background as an anchor, conditioned

@@ -21,7 +21,9 @@ from pathlib import Path
 
 import torch
 from diffusers import AutoencoderKLTemporalDecoder, UNetSpatioTemporalConditionModel
-from diffusers.pipelines.stable_video_diffusion.pipeline_stable_video_diffusion import _resize_with_antialiasing
+from diffusers.pipelines.stable_video_diffusion.pipeline_stable_video_diffusion import (
+    _resize_with_antialiasing,
+)
 from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
@@ -49,7 +51,7 @@ class Components:
     image_encoder: CLIPVisionModelWithProjection
     controlnet: DragAnythingControlNet | None = None
 
-    def to(self, device=None, dtype=None) -> "Components":
+    def to(self, device=None, dtype=None) -> Components:
         for name in COMPONENTS:
             module = getattr(self, name)
             if module is not None:

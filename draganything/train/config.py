@@ -78,7 +78,7 @@ class TrainConfig:
         self.time_ids = tuple(self.time_ids)
 
     @classmethod
-    def from_json(cls, path: str | Path, overrides: dict | None = None) -> "TrainConfig":
+    def from_json(cls, path: str | Path, overrides: dict | None = None) -> TrainConfig:
         try:
             values = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as error:

@@ -33,7 +33,14 @@ import torch
 from safetensors.torch import load_file
 from torch.utils.data import Dataset
 
-from ..entity import BACKGROUND, entity_index_maps, entity_maps, entity_sides, inscribed_circle, resize_mask
+from ..entity import (
+    BACKGROUND,
+    entity_index_maps,
+    entity_maps,
+    entity_sides,
+    inscribed_circle,
+    resize_mask,
+)
 from ..errors import DragAnythingError
 from ..gaussian import gaussian_maps
 

@@ -20,7 +20,12 @@ import numpy as np
 import torch
 
 from ..entity import entity_embeddings, pool_features
-from ..features import DIFT_ENSEMBLE_SIZE, DIFT_TIMESTEP, dift_features, sd1_noise_scheduler
+from ..features import (
+    DIFT_ENSEMBLE_SIZE,
+    DIFT_TIMESTEP,
+    dift_features,
+    sd1_noise_scheduler,
+)
 from .components import Components, image_embedding
 from .edm import sigma_for_ddpm_timestep, timesteps_for
 

@@ -31,12 +31,18 @@ from torch.utils.data import DataLoader
 
 from ..entity import BACKGROUND
 from ..unet import unet_forward_with_residuals
-from .components import Components, build_components, image_embedding, image_latents, load_components, new_controlnet
+from .components import (
+    Components,
+    build_components,
+    image_embedding,
+    image_latents,
+    load_components,
+    new_controlnet,
+)
 from .config import TrainConfig
 from .dataset import VideoSegmentationDataset, collate, dense_entity_maps
 from .edm import edm_loss, input_scale, sample_sigmas, timesteps_for
 from .extract import video_entity_embeddings, video_seed
-
 
 # ------------------------------------------------------------------------------------------------------- data
 
@@ -58,7 +64,7 @@ class PreloadedData:
     def __len__(self) -> int:
         return self.frames.shape[0]
 
-    def to(self, device) -> "PreloadedData":
+    def to(self, device) -> PreloadedData:
         for name in ("frames", "gaussian", "entity_index", "first_panoptic", "embeddings"):
             value = getattr(self, name)
             if value is not None:
@@ -115,7 +121,7 @@ class VaeObjective(nn.Module):
         self.kl_weight = kl_weight
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        batch, num_frames = frames.shape[:2]
+        num_frames = frames.shape[1]
         pixels = to_unit_range(frames.flatten(0, 1))
         posterior = self.vae.encode(pixels).latent_dist
         reconstruction = self.vae.decode(posterior.sample(), num_frames=num_frames).sample.float()

@@ -87,7 +87,7 @@ def test_colour_masks_and_centroids_recover_a_synthetic_clip():
     masks = colour_masks(clip.frames, first)
     truth = np.stack([clip.panoptic == clip.ids[row] for row in sprites])
     assert mask_iou(masks, truth).mean() > 0.9
-    tracks, found = mask_centroid_tracks(masks, clip.tracks[sprites, 0])
+    tracks, _ = mask_centroid_tracks(masks, clip.tracks[sprites, 0])
     assert objmc(tracks, clip.tracks[sprites], clip.visible[sprites]) < 1.5
 
 

@@ -9,8 +9,19 @@ import torch
 
 from draganything.entity import inscribed_circle
 from draganything.errors import DragAnythingError
-from draganything.train.dataset import VideoSegmentationDataset, collate, dense_entity_maps, read_panoptic
-from draganything.train.synthetic import BACKGROUND_ID, SceneConfig, generate_clip, write_clip, write_dataset
+from draganything.train.dataset import (
+    VideoSegmentationDataset,
+    collate,
+    dense_entity_maps,
+    read_panoptic,
+)
+from draganything.train.synthetic import (
+    BACKGROUND_ID,
+    SceneConfig,
+    generate_clip,
+    write_clip,
+    write_dataset,
+)
 
 CONFIG = SceneConfig(num_frames=(8, 8))
 SEEDS = range(12)

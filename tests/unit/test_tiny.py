@@ -36,7 +36,7 @@ def test_shipped_weights_are_float16_and_within_budget():
 
     for path in files:
         with safe_open(str(path), "pt") as handle:
-            assert {handle.get_slice(key).get_dtype() for key in handle.keys()} == {"F16"}
+            assert {handle.get_slice(key).get_dtype() for key in handle.keys()} == {"F16"}  # noqa: SIM118
 
 
 def test_shipped_model_is_plain_diffusers_components_plus_the_controlnet(model):

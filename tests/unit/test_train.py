@@ -11,7 +11,12 @@ from safetensors.torch import load_file
 from draganything.errors import DragAnythingError
 from draganything.train.components import build_components, load_components
 from draganything.train.config import TINY_CONFIGS_DIR, TrainConfig, parse_override
-from draganything.train.edm import denoised_from_v, edm_loss, input_scale, sigma_for_ddpm_timestep
+from draganything.train.edm import (
+    denoised_from_v,
+    edm_loss,
+    input_scale,
+    sigma_for_ddpm_timestep,
+)
 from draganything.train.synthetic import SceneConfig, write_dataset
 from draganything.train.trainer import train
 
@@ -44,9 +49,9 @@ def micro_data(tmp_path_factory) -> Path:
 
 
 def _config(stage, data, configs, output, **overrides) -> TrainConfig:
-    values = dict(stage=stage, data_root=str(data), output_dir=str(output), configs_dir=str(configs),
-                  num_frames=FRAMES, height=SIZE, width=SIZE, batch_size=2, warmup_steps=1, log_every=1,
-                  checkpoint_every=1000, num_workers=0, max_steps=10, learning_rate=2e-3)
+    values = {"stage": stage, "data_root": str(data), "output_dir": str(output), "configs_dir": str(configs),
+              "num_frames": FRAMES, "height": SIZE, "width": SIZE, "batch_size": 2, "warmup_steps": 1,
+              "log_every": 1, "checkpoint_every": 1000, "num_workers": 0, "max_steps": 10, "learning_rate": 2e-3}
     values.update(overrides)
     return TrainConfig(**values)
 
