@@ -180,9 +180,9 @@ def host_vae_state_dict(diffusers_state: dict) -> dict:
     # The host's map turns attention projections into 1x1 convolutions and renames resnets: find each resnet's
     # host name through its spatial norm1 weight, which both layouts have.
     resnet_names = {}
-    for key in spatial:
+    for key, tensor in spatial.items():
         if key.endswith(".norm1.weight") and ".resnets." in key:
-            probe = comfy.diffusers_convert.convert_vae_state_dict({key: spatial[key]})
+            probe = comfy.diffusers_convert.convert_vae_state_dict({key: tensor})
             resnet_names[key[: -len(".norm1.weight")]] = next(iter(probe))[: -len(".norm1.weight")]
     for key, tensor in temporal.items():
         match = re.match(r"(.*\.resnets\.\d+)\.(temporal_res_block|time_mixer)\.(.*)", key)
@@ -241,9 +241,32 @@ def load_host_vae(directory: Path) -> comfy.sd.VAE:
 
 
 # ------------------------------------------------------------------------------------------------ CLIP vision
+class SingleLayerClipVision(comfy.clip_vision.ClipVisionModel):
+    """The host's CLIP vision model for an encoder of one layer.
+
+    The host's encode_image also returns the penultimate layer's states, which a one-layer encoder does not
+    have; here they are the one layer's states. The image embedding, all SVD conditioning uses, is computed
+    as the host computes it.
+    """
+
+    def encode_image(self, image, crop=True):
+        comfy.model_management.load_model_gpu(self.patcher)
+        pixel_values = comfy.clip_vision.clip_preprocess(image.to(self.load_device), size=self.image_size,
+                                                         mean=self.image_mean, std=self.image_std, crop=crop).float()
+        last_hidden_state, all_states, image_embeds, projected = self.model(pixel_values=pixel_values,
+                                                                            intermediate_output="all")
+        device = comfy.model_management.intermediate_device()
+        outputs = comfy.clip_vision.Output()
+        outputs["last_hidden_state"] = last_hidden_state.to(device)
+        outputs["image_embeds"] = image_embeds.to(device)
+        outputs["penultimate_hidden_states"] = all_states[:, -1].to(device)
+        outputs["mm_projected"] = projected
+        return outputs
+
+
 def load_host_clip_vision(directory: Path) -> comfy.clip_vision.ClipVisionModel:
     """The tiny CLIPVisionModelWithProjection as the host's CLIP_VISION (same key names as transformers)."""
-    clip_vision = comfy.clip_vision.ClipVisionModel(str(directory / "image_encoder" / "config.json"))
+    clip_vision = SingleLayerClipVision(str(directory / "image_encoder" / "config.json"))
     state = comfy.utils.load_torch_file(str(directory / IMAGE_ENCODER_WEIGHTS), safe_load=True)
     expected = {key: None for key in clip_vision.get_sd() if not key.endswith("position_ids")}
     _check_keys("image encoder", state, expected)
