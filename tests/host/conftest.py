@@ -65,8 +65,9 @@ def make_base_directory(base: Path, models: dict[str, list[Path]] | None = None)
 class ComfyServer:
     """One `python main.py --cpu` process on a loopback port, with a websocket listener recording messages."""
 
-    def __init__(self, comfyui_dir: Path, base_directory: Path, log_path: Path):
+    def __init__(self, comfyui_dir: Path, base_directory: Path, log_path: Path, env: dict[str, str] | None = None):
         self.comfyui_dir = comfyui_dir
+        self.env = env
         self.base_directory = base_directory
         self.log_path = log_path
         self.port = free_port()
@@ -87,7 +88,8 @@ class ComfyServer:
             "--fp16-unet",
         ]
         with open(self.log_path, "w") as log:  # the child keeps its own handle
-            self._process = subprocess.Popen(command, cwd=self.comfyui_dir, stdout=log, stderr=subprocess.STDOUT)
+            self._process = subprocess.Popen(command, cwd=self.comfyui_dir, stdout=log, stderr=subprocess.STDOUT,
+                                             env=None if self.env is None else {**os.environ, **self.env})
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
@@ -235,6 +237,26 @@ def server(comfyui_dir, host_base, tmp_path_factory):
     running = ComfyServer(comfyui_dir, host_base, tmp_path_factory.mktemp("logs") / "comfyui.log").start()
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="session")
+def start_server(comfyui_dir, host_base, tmp_path_factory):
+    """Starts another server of its own: `start_server(models={folder: [files]}, env={...})`, with the example
+    input copied in; every one started is stopped at the end of the session."""
+    import shutil
+
+    started = []
+
+    def start(models: dict[str, list[Path]] | None = None, env: dict[str, str] | None = None) -> ComfyServer:
+        base = make_base_directory(tmp_path_factory.mktemp("comfy_base"), models)
+        shutil.copy(host_base / "input" / EXAMPLE_INPUT, base / "input" / EXAMPLE_INPUT)
+        running = ComfyServer(comfyui_dir, base, tmp_path_factory.mktemp("logs") / "comfyui.log", env=env)
+        started.append(running)
+        return running.start()
+
+    yield start
+    for running in started:
+        running.stop()
 
 
 # ------------------------------------------------------------------------------------------- in-process host

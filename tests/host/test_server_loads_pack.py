@@ -8,6 +8,9 @@ pytestmark = pytest.mark.host
 EXPECTED_NODES = {
     "DragAnythingControlNetLoader": {"controlnet_name", "dtype"},
     "DragAnythingSAMLoader": {"sam_name"},
+    "DragAnythingTinyLoader": set(),
+    "DragAnythingTinyEntityEmbeddings": {"entity_encoder", "image", "masks", "seed", "width", "height", "framing",
+                                         "timestep", "ensemble_size"},
     "DragAnythingTrajectories": {"trajectories", "image", "sam", "tracks", "masks", "tracks_frames"},
     "DragAnythingEntityMasks": {"image", "entities", "sam"},
     "DragAnythingEntityEmbeddings": {"model", "clip", "vae", "image", "masks", "seed", "width", "height", "framing",
