@@ -134,8 +134,7 @@ class DragAnythingTinyEntityEmbeddings(io.ComfyNode):
         entity_masks = source_masks(masks, (source_width, source_height))
         to_model = Framing(source_width, source_height, width, height, mode=framing)
         generator = torch.Generator("cpu").manual_seed(seed)
-        with torch.inference_mode(False), torch.no_grad():
-            features = entity_encoder.features(to_model.image(frame), generator, timestep, ensemble_size)
+        features = entity_encoder.features(to_model.image(frame), generator, timestep, ensemble_size)
         grid_height, grid_width = features.shape[-2:]
         to_grid = Framing(source_width, source_height, grid_width, grid_height, mode=framing)
         names = [str(index) for index in range(len(entity_masks))]

@@ -361,49 +361,8 @@ class InProcessHost:
         return {key: value for key, value in self.tiny_controlnet_config().items() if key not in embedder_keys}
 
     def host_state_dict_from_diffusers(self, diffusers_state: dict, unet_config: dict) -> dict:
-        """diffusers SVD UNet weights renamed to the host's UNet layout (test utility; checked to be a bijection).
-
-        The host's own diffusers map covers the image-model parts; SVD's temporal parts sit beside them in the
-        host's blocks: a resnet's temporal half under `<block>.time_stack`, a transformer's temporal block under
-        `<block>.time_stack.0`, its frame-position MLP under `time_pos_embed.{0,2}`, mixers under `time_mixer`.
-        """
-        import re
-
-        import comfy.utils
-
-        base = comfy.utils.unet_to_diffusers(unet_config)
-
-        def block(diffusers_prefix: str, probe: str, suffix: str) -> str:
-            return base[f"{diffusers_prefix}.{probe}"][: -len(suffix)]
-
-        converted = {}
-        for key, tensor in diffusers_state.items():
-            resnet = re.match(r"(.*\.resnets\.\d+)\.(spatial_res_block|temporal_res_block|time_mixer)\.(.*)", key)
-            attention = re.match(r"(.*\.attentions\.\d+)\.(temporal_transformer_blocks\.0|time_pos_embed|time_mixer)"
-                                 r"\.(.*)", key)
-            if resnet:
-                prefix, part, rest = resnet.groups()
-                host_block = block(prefix, "norm1.weight", ".in_layers.0.weight")
-                if part == "spatial_res_block":
-                    target = base[f"{prefix}.{rest}"]
-                elif part == "temporal_res_block":
-                    target = base[f"{prefix}.{rest}"].replace(host_block, host_block + ".time_stack", 1)
-                else:
-                    target = f"{host_block}.time_mixer.{rest}"
-            elif attention:
-                prefix, part, rest = attention.groups()
-                host_block = block(prefix, "norm.weight", ".norm.weight")
-                if part == "time_pos_embed":
-                    rest = rest.replace("linear_1", "0").replace("linear_2", "2")
-                    target = f"{host_block}.time_pos_embed.{rest}"
-                elif part == "time_mixer":
-                    target = f"{host_block}.time_mixer.{rest}"
-                else:
-                    target = f"{host_block}.time_stack.0.{rest}"
-            else:
-                target = base[key]
-            converted[target] = tensor
-        return converted
+        """diffusers SVD UNet weights renamed to the host's UNet layout, as the tiny loader renames them."""
+        return self.module("nodes.tiny_model").host_unet_state_dict(diffusers_state, unet_config)
 
 
 @pytest.fixture(scope="session")
