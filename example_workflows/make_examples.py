@@ -112,6 +112,22 @@ SOCKETS = {
 }
 
 
+NODE_SIZE = [320, 260]
+# The trajectory editor needs about 560x720 and enlarges only nodes it creates, so the templates' Trajectories
+# nodes are that size; the columns right of them move over by the extra width.
+TRAJECTORIES_SIZE = [560, 720]
+TRAJECTORIES_COLUMN = 360
+
+
+def layout(node: Node) -> tuple[list[int], list[int]]:
+    """(pos, size) of a node in the UI workflow."""
+    x, y = node.pos
+    if x > TRAJECTORIES_COLUMN:
+        x += TRAJECTORIES_SIZE[0] - NODE_SIZE[0]
+    size = TRAJECTORIES_SIZE if node.type == "DragAnythingTrajectories" else NODE_SIZE
+    return [x, y], list(size)
+
+
 @dataclass
 class Node:
     id: int
@@ -289,8 +305,9 @@ def ui_workflow(name: str, nodes: list[Node]) -> dict:
         models = [MODELS[value] for value in node.widgets.values() if isinstance(value, str) and value in MODELS]
         if models:
             properties["models"] = models
+        pos, size = layout(node)
         ui_node = {
-            "id": node.id, "type": node.type, "pos": list(node.pos), "size": [320, 260], "flags": {},
+            "id": node.id, "type": node.type, "pos": pos, "size": size, "flags": {},
             "order": order, "mode": 0,
             "inputs": [{"name": input_name, "type": kind, "link": link_of.get((node.id, slot))}
                        for slot, (input_name, kind) in enumerate(inputs)],

@@ -134,3 +134,10 @@ def test_api_twin_runs_and_writes_its_video(server, random_models, host_base, na
     for image in saved:
         path = host_base / "output" / image["subfolder"] / image["filename"]
         assert path.is_file() and path.stat().st_size > 0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_trajectories_nodes_have_room_for_the_editor(name):
+    # The editor enlarges only the nodes it creates; a loaded template's node keeps the size stored here.
+    sizes = [node["size"] for node in ui(name)["nodes"] if node["type"] == "DragAnythingTrajectories"]
+    assert sizes and all(width >= 560 and height >= 720 for width, height in sizes)
