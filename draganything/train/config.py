@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DragAnythingError
+from .dataset import EMBEDDINGS_DIR
 
 STAGES = ("vae", "base", "controlnet")
 TINY_CONFIGS_DIR = Path(__file__).resolve().parents[1] / "tiny" / "configs"
@@ -64,7 +65,7 @@ class TrainConfig:
     time_ids: tuple[float, float, float] = (6.0, 128.0, 0.02)
     kl_weight: float = 1e-6
     use_entity_map: bool = True
-    embeddings_dir: str | None = "entity_embeddings"
+    embeddings_dir: str | None = EMBEDDINGS_DIR
     gaussian_mode: str = "template"
     extra: dict = field(default_factory=dict)
 

@@ -46,6 +46,8 @@ from ..gaussian import gaussian_maps
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 VOID_ID = 0
+# Where precomputed entity embeddings live under a data root (one safetensors file per video).
+EMBEDDINGS_DIR = "entity_embeddings"
 # Pixels per latent cell (the SVD VAE's downsampling).
 LATENT_FACTOR = 8
 
@@ -139,7 +141,7 @@ class VideoSegmentationDataset(Dataset):
         width: int,
         *,
         conditions: bool = True,
-        embeddings_dir: str | None = "entity_embeddings",
+        embeddings_dir: str | None = EMBEDDINGS_DIR,
         gaussian_mode: str = "template",
         entity_keep_probability: float = 1.0,
         void_id: int | None = VOID_ID,

@@ -21,10 +21,8 @@ from safetensors.torch import save_file
 from ..errors import DragAnythingError
 from .components import load_components
 from .config import TrainConfig
-from .dataset import VideoSegmentationDataset
+from .dataset import EMBEDDINGS_DIR, VideoSegmentationDataset
 from .entity_features import entity_vectors, first_frame_features
-
-EMBEDDINGS_DIR = "entity_embeddings"
 
 
 def video_seed(name: str, seed: int = 0) -> int:

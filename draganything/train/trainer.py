@@ -368,7 +368,7 @@ def _set_scaling_factor(components: Components, data: PreloadedData, videos: int
     components.vae.eval()
     components.vae.register_to_config(scaling_factor=1.0)
     std = encode_latents(components, data.frames[:videos]).std().item()
+    if not math.isfinite(std) or std <= 0:
+        raise RuntimeError(f"the trained VAE's latents have standard deviation {std}; the VAE stage diverged")
     components.vae.register_to_config(scaling_factor=float(f"{1.0 / std:.5f}"))
     components.vae.train()
-    if not math.isfinite(std) or std <= 0:
-        raise RuntimeError(f"VAE latent std is {std}")
