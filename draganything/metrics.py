@@ -349,8 +349,8 @@ def evaluate(out_dir: str | Path | None = None, *, num_videos: int = 8, seed: in
             record[name] = score
             if out_dir is not None and write_videos:
                 overlay = draw_tracks(frames, clip.tracks, visible=clip.visible, anchors=clip.still)
-                truth = draw_tracks(clip.frames, clip.tracks, visible=clip.visible, anchors=clip.still)
-                write_gif(out_dir / f"video{index:02d}_{name}.gif", side_by_side(truth, overlay, gap=4))
+                real = draw_tracks(clip.frames, clip.tracks, visible=clip.visible, anchors=clip.still)
+                write_gif(out_dir / f"video{index:02d}_{name}.gif", side_by_side(real, overlay, gap=4))
         details.append(record)
 
     rows = [EvaluationRow(SETTING_NAMES[name] + (" (ablation ControlNet)" if name == "gaussian_only" else ""),
