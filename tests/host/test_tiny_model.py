@@ -68,15 +68,46 @@ def run_template(server, host_base, strength: float) -> np.ndarray:
     return read_webp(path)
 
 
+def balloon_centroids(video: np.ndarray) -> list[tuple[float, float] | None]:
+    """Per frame, the centre of the orange pixels in the upper half (the example's balloon; the sun is paler)."""
+    red, green, blue = (video[..., channel].astype(int) for channel in range(3))
+    orange = (red > 180) & (green > 90) & (green < 200) & (blue < 110)
+    orange[:, video.shape[1] // 2:] = False
+    centroids = []
+    for mask in orange:
+        rows, cols = np.nonzero(mask)
+        centroids.append((cols.mean(), rows.mean()) if rows.size > 50 else None)
+    return centroids
+
+
+def template_end_point(entity_id: str) -> np.ndarray:
+    """Where the template's path of an entity ends in the 256x128 video (SVD conditioning centre-crops)."""
+    prompt = json.loads(TEMPLATE.read_text())
+    document = json.loads(next(node["inputs"]["trajectories"] for node in prompt.values()
+                               if node["class_type"] == "DragAnythingTrajectories"))
+    end = np.array(next(e for e in document["entities"] if e["id"] == entity_id)["points"][-1], float)
+    width, height = 256, 128
+    scale = max(width / document["width"], height / document["height"])
+    offset = (np.array([document["width"], document["height"]]) * scale - [width, height]) / 2
+    return end * scale - offset
+
+
 @pytest.mark.slow
-def test_tiny_template_runs_on_a_cpu_server_and_the_control_moves_the_video(server, host_base):
+def test_tiny_template_runs_on_a_cpu_server_and_the_balloon_follows_its_path(server, host_base):
     controlled = run_template(server, host_base, 1.0)
     uncontrolled = run_template(server, host_base, 0.0)
     assert controlled.shape == uncontrolled.shape == (8, 128, 256, 3)
-    difference = np.abs(controlled.astype(np.float32) - uncontrolled.astype(np.float32))
-    print(f"mean |controlled - uncontrolled| per frame: {difference.mean(axis=(1, 2, 3)).round(2)}")
-    # Frame 0 is the conditioning image in both; later frames differ because the ControlNet drives them.
-    assert difference[1:].mean() > 2 * difference[0].mean() + 1.0
+    target = template_end_point("balloon")
+    tracked = balloon_centroids(controlled)
+    free = balloon_centroids(uncontrolled)
+    print(f"balloon target end {target.round(1)}; controlled {[None if c is None else np.round(c, 1) for c in tracked]}"
+          f"; without control {[None if c is None else np.round(c, 1) for c in free]}")
+    # Measured (CPU, ComfyUI 0.8.0): the balloon ends 1.1 px from its target after travelling 43 px; without
+    # control it dissolves after frame 1.
+    assert all(centroid is not None for centroid in tracked)
+    assert np.linalg.norm(np.subtract(tracked[-1], target)) < 8
+    assert np.linalg.norm(np.subtract(tracked[-1], tracked[0])) > 25
+    assert free[-1] is None or np.linalg.norm(np.subtract(free[-1], target)) > 8
 
 
 def test_host_unet_gives_the_diffusers_unet_output(host):
