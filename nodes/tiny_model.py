@@ -136,6 +136,7 @@ def load_host_svd(directory: Path, dtype: torch.dtype | None = None) -> comfy.mo
     vae_config = _read_config(directory, "vae")
     unet_config = host_unet_config(config)
     model_config = comfy.supported_models.SVD_img2vid(dict(unet_config))
+    # The host's SVD entry fixes 64-channel heads for full-size SVD; the tiny model's heads are its own.
     model_config.unet_config["num_head_channels"] = unet_config["num_head_channels"]
     model_config.latent_format = comfy.latent_formats.SD15(scale_factor=vae_config["scaling_factor"])
     state = host_unet_state_dict(comfy.utils.load_torch_file(str(directory / UNET_WEIGHTS), safe_load=True),

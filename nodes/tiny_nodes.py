@@ -30,7 +30,6 @@ from .types import DragControlNet, DragEmbeddings
 from .values import EntityEmbeddings
 
 TINY_SIZE = 128
-TINY_FRAMES = 8
 DragEntityEncoder = io.Custom("DRAGANYTHING_ENTITY_ENCODER")
 
 
