@@ -158,6 +158,8 @@ def worker_library(args) -> None:
         return {"finite": bool(torch.isfinite(output.latents).all())}
 
     result = timed_runs(run, args.repeat, warmup=lambda: run(StepClock(), steps=2))
+    if args.profile_dir and torch.cuda.is_available():
+        _profile(run, Path(args.profile_dir) / f"profile_{height}x{width}_library.txt")
     emit({"kind": "run", "row": "library official preset", "dtype": "fp32", "control": "library",
           "size": f"{height}x{width}", "frames": frames, "steps": args.steps, "device": device_name(), **result})
 
@@ -471,6 +473,8 @@ def run_official(args, official_dir: Path) -> list[dict]:
                "entity_index": conditions.entity_index.contiguous(),
                "embeddings": conditions.embeddings.float().contiguous()}, str(inputs))
     request = {"height": args.height, "width": args.width, "frames": args.frames, "steps": args.steps,
+               "profile": str(Path(args.profile_dir) / f"profile_{args.height}x{args.width}_official.txt")
+               if args.profile_dir else None,
                "repeat": args.repeat_fp32, "inputs": str(inputs),
                "configs": {"unet": fullsize.SVD_UNET_CONFIG, "controlnet": fullsize.OFFICIAL_CONFIG,
                            "vae": fullsize.SVD_VAE_CONFIG, "image_encoder": fullsize.SVD_IMAGE_ENCODER_CONFIG,

@@ -79,19 +79,6 @@ def pack_module(dotted: str):
     return importlib.import_module(f"{PACK_MODULE}.{dotted}")
 
 
-def _host_test_utilities():
-    """The host tests' diffusers -> host UNet key map and SVD unet_config (shared, not duplicated here)."""
-    spec = importlib.util.spec_from_file_location("draganything_host_conftest",
-                                                  PROJECT_DIR / "tests" / "host" / "conftest.py")
-    conftest = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(conftest)
-    spec = importlib.util.spec_from_file_location("draganything_random_checkpoints",
-                                                  PROJECT_DIR / "tests" / "host" / "make_random_checkpoints.py")
-    checkpoints = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(checkpoints)
-    return conftest.InProcessHost, checkpoints
-
-
 def svd_checkpoint_state_dict(diffusers_unet, image_encoder, device, seed: int = 4) -> dict[str, torch.Tensor]:
     """A full SVD img2vid checkpoint state dict in the host's single-file layout, on ``device``.
 
@@ -103,9 +90,9 @@ def svd_checkpoint_state_dict(diffusers_unet, image_encoder, device, seed: int =
     from fullsize import HOST_CLIP_VISION_PREFIX, HOST_UNET_PREFIX, HOST_VAE_PREFIX
     from random_weights import random_value_
 
-    in_process_host, checkpoints = _host_test_utilities()
-    unet_config = checkpoints._unet_config(320, [1, 2, 4, 4], 1024, video=True)
-    host_unet = in_process_host.host_state_dict_from_diffusers(None, diffusers_unet.state_dict(), unet_config)
+    tiny_model = pack_module("nodes.tiny_model")  # the pack's diffusers -> host SVD UNet map, any width
+    unet_config = tiny_model.host_unet_config(dict(diffusers_unet.config))
+    host_unet = tiny_model.host_unet_state_dict(diffusers_unet.state_dict(), unet_config)
     state = {HOST_UNET_PREFIX + name: tensor for name, tensor in host_unet.items()}
     state.update({HOST_CLIP_VISION_PREFIX + name: tensor for name, tensor in image_encoder.state_dict().items()
                   if not name.endswith("position_ids")})

@@ -113,6 +113,14 @@ def main() -> None:
             _synchronize()
             walls.append(time.perf_counter() - start)
             steps.append(statistics.median(a.elapsed_time(b) for a, b in itertools.pairwise(events)))
+        if request.get("profile") and cuda:
+            from torch.profiler import ProfilerActivity, profile
+
+            with profile(activities=[ProfilerActivity.CUDA]) as profiler:
+                run(3, [])
+                torch.cuda.synchronize()
+            Path(request["profile"]).write_text(profiler.key_averages().table(
+                sort_by="cuda_time_total", row_limit=40, max_name_column_width=90))
     result = {"kind": "run", "row": "official pipeline", "dtype": "fp32", "control": "official",
               "size": f"{height}x{width}", "frames": frames, "steps": request["steps"],
               "device": torch.cuda.get_device_name() if cuda else "cpu", "wall_s": statistics.median(walls), "walls_s": walls,
