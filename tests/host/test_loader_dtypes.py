@@ -1,0 +1,26 @@
+"""The ControlNet loader's dtype choices, read by the library's dtype parser, on a real ControlNet folder (the
+shipped tiny one), in-process."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+pytestmark = pytest.mark.host
+
+TINY_CONTROLNET = Path(__file__).resolve().parents[2] / "draganything" / "tiny" / "controlnet"
+
+
+@pytest.mark.parametrize("choice,dtype", [("fp16", torch.float16), ("bf16", torch.bfloat16),
+                                          ("fp32", torch.float32)])
+def test_each_dtype_choice_loads_the_weights_in_that_dtype(host, choice, dtype):
+    import folder_paths
+
+    loaders = host.module("nodes.loader_nodes")
+    host.module("nodes.folders").register_model_folders()
+    folder_paths.add_model_folder_path("draganything", str(TINY_CONTROLNET.parent))
+    name = "controlnet/diffusion_pytorch_model.safetensors"
+    assert loaders.DragAnythingControlNetLoader.validate_inputs(name, choice) is True
+    loaded = loaders.DragAnythingControlNetLoader.execute(name, choice).result[0]
+    assert {parameter.dtype for parameter in loaded.network.parameters()} == {dtype}
+    assert choice in loaders.DragAnythingControlNetLoader.define_schema().inputs[1].options
