@@ -28,6 +28,7 @@ measured on an H100) and 989 TFLOP/s (the H100 SXM datasheet's dense bf16/fp16).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -81,6 +82,23 @@ def compute_device():
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+@contextlib.contextmanager
+def phase():
+    """Seconds and peak allocated bytes of one phase of a run (synchronised at both ends)."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    record = {}
+    synchronize()
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    yield record
+    synchronize()
+    record["s"] = time.perf_counter() - start
+    record["peak"] = torch.cuda.max_memory_allocated() if cuda else 0
+
+
 class StepClock:
     """Events recorded at every sampler step (no host synchronisation inside the loop)."""
 
@@ -117,9 +135,10 @@ def timed_runs(run, repeat: int, warmup) -> dict:
         walls.append(time.perf_counter() - start)
         steps.append(clock.step_ms())
     measured_steps = [step for step in steps if step is not None]
+    peak = torch.cuda.max_memory_allocated() if cuda else 0
+    peak = max([peak] + [extras[key] for key in ("sampling_peak_bytes", "decode_peak_bytes") if key in extras])
     return {"wall_s": statistics.median(walls), "walls_s": walls,
-            "step_ms": statistics.median(measured_steps) if measured_steps else None,
-            "peak_bytes": torch.cuda.max_memory_allocated() if cuda else 0, **extras}
+            "step_ms": statistics.median(measured_steps) if measured_steps else None, **extras, "peak_bytes": peak}
 
 
 def device_name() -> str:
@@ -198,10 +217,14 @@ def worker_host(args) -> None:
         guided = VideoLinearCFGGuidance().patch(unet_model, 1.0)[0]
         samples = latent["samples"]
         noise = comfy.sample.prepare_noise(samples, 0)
-        samples = comfy.sample.sample(guided, noise, steps, 3.0, "euler", "karras", positive, negative, samples,
-                                      callback=lambda *a: clock.tick(), disable_pbar=True, seed=0)
-        frames_out = vae.decode(samples)
-        return {"finite": bool(torch.isfinite(samples).all() and torch.isfinite(frames_out).all())}
+        with phase() as sampling:
+            samples = comfy.sample.sample(guided, noise, steps, 3.0, "euler", "karras", positive, negative,
+                                          samples, callback=lambda *a: clock.tick(), disable_pbar=True, seed=0)
+        with phase() as decoding:
+            frames_out = vae.decode(samples)
+        return {"finite": bool(torch.isfinite(samples).all() and torch.isfinite(frames_out).all()),
+                "sampling_s": sampling["s"], "sampling_peak_bytes": sampling["peak"],
+                "decode_s": decoding["s"], "decode_peak_bytes": decoding["peak"]}
 
     base = {"size": f"{height}x{width}", "frames": frames, "steps": args.steps, "device": device_name(),
             "reserve_vram_gb": args.reserve_vram}
@@ -371,9 +394,9 @@ def run_worker(name: str, args, extra_env: dict | None = None, command: list[str
 def table(results: list[dict]) -> str:
     flops = {r["size"]: r for r in results if r.get("kind") == "flops"}
     rows = [r for r in results if r.get("kind") == "run"]
-    lines = [("| size | run | dtype | wall s | peak GiB | step ms | CN ms/step | step TFLOP | MFU 790 | MFU 989 |"
-              " vs official fp32 | vs host stock |"),
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [("| size | run | dtype | wall s | peak GiB | sampling s (peak GiB) | decode s | step ms | CN ms/step |"
+              " step TFLOP | MFU 790 | MFU 989 | vs official fp32 | vs host stock |"),
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         size = row["size"]
         count = flops.get(size)
@@ -397,7 +420,9 @@ def table(results: list[dict]) -> str:
             f"{row['frames']}x{size}",
             row["row"] + (f" [host --reserve-vram {row['reserve_vram_gb']:g}]" if row.get("reserve_vram_gb") else ""),
             row["dtype"], fmt(row["wall_s"], "{:.2f}"),
-            fmt(row["peak_bytes"] / GiB, "{:.1f}"), fmt(row.get("step_ms"), "{:.0f}"),
+            fmt(row["peak_bytes"] / GiB, "{:.1f}"),
+            (f"{row['sampling_s']:.2f} ({row['sampling_peak_bytes'] / GiB:.1f})" if "sampling_s" in row else "-"),
+            fmt(row.get("decode_s"), "{:.2f}"), fmt(row.get("step_ms"), "{:.0f}"),
             fmt(row.get("controlnet_ms"), "{:.0f}"), fmt(step_flops and step_flops / 1e12, "{:.1f}"),
             fmt(step_flops and step_s and step_flops / step_s / MEASURED_MATRIX_RATE, "{:.0%}"),
             fmt(step_flops and step_s and step_flops / step_s / DATASHEET_PEAK, "{:.0%}"),
