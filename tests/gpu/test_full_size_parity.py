@@ -24,9 +24,11 @@ pytestmark = pytest.mark.gpu
 HEIGHT, WIDTH, FRAMES, STEPS = 320, 576, 14, 10
 MIN_CFG, CFG, FPS, MOTION, AUGMENTATION = 1.0, 3.0, 7, 128, 0.02
 # fp32 without TF32 (matmul and cuDNN): two implementations of the same network and Euler/Karras arithmetic.
+# Measured on an H100 80GB (torch 2.11, ComfyUI 0.8.0): 2.3e-5; the bound leaves room for other cards and
+# versions while staying 400x below the control's own effect (0.78).
 FP32_RELATIVE_TOLERANCE = 2e-3
-# Relative RMS distance of the final latents from the fp32 run.
-HALF_PRECISION_TOLERANCE = {"fp16": 5e-2, "bf16": 1e-1}
+# Relative RMS distance of the final latents from the fp32 run; measured 1.3e-3 (fp16) and 1.1e-2 (bf16).
+HALF_PRECISION_TOLERANCE = {"fp16": 1e-2, "bf16": 5e-2}
 RESULTS: dict = {}
 
 
