@@ -18,6 +18,11 @@ from ..draganything.errors import DragAnythingError
 SAM_ARCHITECTURES = {768: "vit_b", 1024: "vit_l", 1280: "vit_h"}
 SAM_PATCH_EMBED_KEY = "image_encoder.patch_embed.proj.weight"
 
+# Long side, in pixels, of the copy GrabCut segments, and the extents (short side / divisor) tried around a
+# lone click (see segment_with_grabcut).
+GRABCUT_WORKING_SIDE = 512
+CLICK_DISC_DIVISORS = (24, 12, 6)
+
 SAM_DOWNLOAD_HINT = (
     "Use an original segment-anything checkpoint (sam_vit_h_4b8939.pth, sam_vit_l_0b3195.pth or "
     "sam_vit_b_01ec64.pth from https://github.com/facebookresearch/segment-anything#model-checkpoints) in "
@@ -97,57 +102,79 @@ def segment_with_sam(sam: SamModel, image: np.ndarray, prompts: list[EntityPromp
 def segment_with_grabcut(image: np.ndarray, prompts: list[EntityPrompt], iterations: int = 5) -> np.ndarray:
     """Weight-free fallback: GrabCut seeded by the box, or by discs around the clicks. Returns bool [N, H, W].
 
-    Without a box, a positive click marks a small certain-foreground disc inside a probable-foreground disc, and
-    everything farther than a quarter of the short side from every positive click is certain background (one
-    click says little about the extent, so the search stays local). Negative clicks mark certain background.
-    Only the connected regions that contain a positive click are kept.
+    GrabCut runs on a copy whose long side is at most GRABCUT_WORKING_SIDE: its colour models need no more
+    pixels than that, and full-resolution frames cost seconds per entity; the mask is scaled back to the image.
+    Without a box, one click says nothing about the entity's extent, so nothing is certain background (a bounded
+    search area clips large objects to a patch around the click) and the extent is guessed at several scales: a
+    disc of short_side / CLICK_DISC_DIVISORS around each positive click is probable foreground, the rest
+    probable background. A disc much larger than a small object pulls the ground around it into the foreground
+    colour model, and the mask then runs across the frame; a disc much smaller than a large object stops on its
+    inner texture. So guesses spanning the frame from edge to edge lose to those that do not, and among the rest
+    the kept one is the one whose outline runs along the strongest image gradients, i.e. ends at a contour.
+    Backdrops (ground, sky) clicked once therefore come out as a patch: give them a box. Negative clicks mark
+    certain background; only the connected regions that contain a positive click are kept.
     """
     height, width = image.shape[:2]
-    bgr = np.ascontiguousarray(image[..., ::-1])
-    short_side = min(height, width)
-    sure_radius = max(2, short_side // 60)
-    likely_radius = max(sure_radius + 2, short_side // 24)
-    search_radius = max(likely_radius + 2, short_side // 4)
+    scale = min(1.0, GRABCUT_WORKING_SIDE / max(height, width))
+    work_width, work_height = max(1, round(width * scale)), max(1, round(height * scale))
+    working = cv2.resize(image, (work_width, work_height), interpolation=cv2.INTER_AREA) if scale < 1 else image
+    bgr = np.ascontiguousarray(working[..., ::-1])
+    gray = cv2.cvtColor(working, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    edge_strength = np.hypot(cv2.Sobel(gray, cv2.CV_32F, 1, 0), cv2.Sobel(gray, cv2.CV_32F, 0, 1))
+    short_side = min(work_height, work_width)
+    sure_radius = max(2, short_side // 50)
     masks = []
     for prompt in prompts:
-        positive = np.round(prompt.points[prompt.labels.astype(bool)]).astype(int)
+        points = np.round(prompt.points * scale).astype(int)
         if prompt.box is not None:
-            x0, y0, x1, y1 = np.clip(np.round(prompt.box), 0, [width - 1, height - 1, width - 1, height - 1])
-            seeds = np.full((height, width), cv2.GC_BGD, np.uint8)
-            seeds[int(y0):max(int(y0) + 1, int(y1)), int(x0):max(int(x0) + 1, int(x1))] = cv2.GC_PR_FGD
+            x0, y0, x1, y1 = np.clip(np.round(prompt.box * scale).astype(int), 0,
+                                     [work_width - 1, work_height - 1, work_width - 1, work_height - 1])
+            seeds = np.full((work_height, work_width), cv2.GC_BGD, np.uint8)
+            seeds[y0:max(y0 + 1, y1), x0:max(x0 + 1, x1)] = cv2.GC_PR_FGD
+            candidates = [seeds]
         else:
-            seeds = np.full((height, width), cv2.GC_BGD, np.uint8)
-            for x, y in positive:
-                cv2.circle(seeds, (int(x), int(y)), search_radius, cv2.GC_PR_BGD, -1)
-            for x, y in positive:
-                cv2.circle(seeds, (int(x), int(y)), likely_radius, cv2.GC_PR_FGD, -1)
-        for (x, y), label in zip(np.round(prompt.points).astype(int), prompt.labels):
-            cv2.circle(seeds, (x, y), sure_radius, cv2.GC_FGD if label else cv2.GC_BGD, -1)
-        if not np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD)).any():
-            raise DragAnythingError(
-                "trajectories", "an entity is selected by background (negative) clicks only",
-                "Add at least one click on the entity itself, or a box around it")
-        background_model = np.zeros((1, 65), np.float64)
-        foreground_model = np.zeros((1, 65), np.float64)
-        cv2.grabCut(bgr, seeds, None, background_model, foreground_model, iterations, cv2.GC_INIT_WITH_MASK)
-        foreground = (seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)
-        masks.append(_regions_touching_prompt(foreground, prompt))
+            candidates = []
+            for divisor in CLICK_DISC_DIVISORS:
+                seeds = np.full((work_height, work_width), cv2.GC_PR_BGD, np.uint8)
+                likely_radius = max(sure_radius + 2, short_side // divisor)
+                for x, y in points[prompt.labels.astype(bool)]:
+                    cv2.circle(seeds, (int(x), int(y)), likely_radius, cv2.GC_PR_FGD, -1)
+                candidates.append(seeds)
+        best_mask, best_rank = None, None
+        for seeds in candidates:
+            for (x, y), label in zip(points, prompt.labels):
+                cv2.circle(seeds, (int(x), int(y)), sure_radius, cv2.GC_FGD if label else cv2.GC_BGD, -1)
+            if not np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD)).any():
+                raise DragAnythingError(
+                    "trajectories", "an entity is selected by background (negative) clicks only",
+                    "Add at least one click on the entity itself, or a box around it")
+            # GrabCut's colour models start from k-means on OpenCV's shared generator; seeding it makes the
+            # same clicks give the same mask on every run.
+            cv2.setRNGSeed(0)
+            cv2.grabCut(bgr, seeds, None, np.zeros((1, 65)), np.zeros((1, 65)), iterations, cv2.GC_INIT_WITH_MASK)
+            mask = _regions_touching_prompt(np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD)), points, prompt.labels)
+            outline = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > 0
+            spans_frame = (mask[:, 0].any() and mask[:, -1].any()) or (mask[0].any() and mask[-1].any())
+            rank = (not spans_frame, float(edge_strength[outline].mean()) if outline.any() else 0.0)
+            if best_rank is None or rank > best_rank:
+                best_mask, best_rank = mask, rank
+        if scale < 1:
+            best_mask = cv2.resize(best_mask.astype(np.uint8) * 255, (width, height),
+                                   interpolation=cv2.INTER_LINEAR) > 127
+        masks.append(best_mask)
     return np.stack(masks)
 
 
-def _regions_touching_prompt(foreground: np.ndarray, prompt: EntityPrompt) -> np.ndarray:
-    count, labels = cv2.connectedComponents(foreground.astype(np.uint8), connectivity=8)
+def _regions_touching_prompt(foreground: np.ndarray, points: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    count, regions = cv2.connectedComponents(foreground.astype(np.uint8), connectivity=8)
     if count <= 2:
         return foreground
     height, width = foreground.shape
-    keep = set()
-    positive = np.round(prompt.points[prompt.labels.astype(bool)]).astype(int)
-    for x, y in positive:
-        if 0 <= x < width and 0 <= y < height and labels[y, x]:
-            keep.add(int(labels[y, x]))
+    keep = {int(regions[y, x]) for x, y in points[labels.astype(bool)]
+            if 0 <= x < width and 0 <= y < height and regions[y, x]}
     if not keep:
         return foreground
-    return np.isin(labels, list(keep))
+    return np.isin(regions, list(keep))
 
 
 def unwrap_checkpoint(checkpoint: dict) -> dict:
