@@ -28,7 +28,6 @@ import threading
 from collections import OrderedDict
 from dataclasses import replace
 
-import cv2
 import folder_paths
 import numpy as np
 import torch
@@ -56,7 +55,6 @@ IMAGE_FOLDER_TYPES = ("input", "temp")
 # Without a mask the Python node derives the radius at run time; the preview needs a number now.
 FALLBACK_RADIUS_FRACTION = 0.06
 EMBEDDING_CACHE_SIZE = 4
-GRABCUT_PREVIEW_SIDE = 512
 # The nodes' default; the editor sends the mode of the Drag Conditions node it feeds when there is one.
 DEFAULT_RESAMPLING = "pchip"
 RESAMPLING_CHOICES = ("auto", *trajectory.RESAMPLE_MODES)
@@ -288,19 +286,6 @@ def _prompt_from(body: dict, width: int, height: int) -> EntityPrompt:
     return EntityPrompt(np.asarray(points, dtype=np.float64).reshape(-1, 2), np.asarray(labels, dtype=np.int64), box)
 
 
-def grabcut_preview(image: np.ndarray, prompt: EntityPrompt) -> np.ndarray:
-    """The nodes' GrabCut fallback on a copy at most GRABCUT_PREVIEW_SIDE pixels wide, so a click answers in about
-    a second on a CPU; the mask is scaled back to the image (the node itself segments at full size)."""
-    height, width = image.shape[:2]
-    scale = min(1.0, GRABCUT_PREVIEW_SIDE / max(height, width))
-    if scale == 1.0:
-        return segment_with_grabcut(image, [prompt])[0]
-    small = cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
-    box = None if prompt.box is None else prompt.box * scale
-    mask = segment_with_grabcut(small, [EntityPrompt(prompt.points * scale, prompt.labels, box)])[0]
-    return cv2.resize(mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST).astype(bool)
-
-
 def compute_mask(body: dict) -> dict:
     path = resolve_image_path(body.get("image"))
     image = load_rgb(path)
@@ -320,7 +305,8 @@ def compute_mask(body: dict) -> dict:
             log.warning("DragAnything editor: SAM failed, using GrabCut: %s", error, exc_info=True)
             note = f"SAM failed ({error}); used the GrabCut fallback"
     if mask is None:
-        mask = grabcut_preview(image, prompt)
+        # segment_with_grabcut works on its own small copy, so a click answers in about a second on a CPU.
+        mask = segment_with_grabcut(image, [prompt])[0]
         if not note:
             note = "no SAM model connected: GrabCut fallback (connect a Load SAM node for better masks)"
     circle = inscribed_circle(mask.astype(np.uint8))
