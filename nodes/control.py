@@ -12,6 +12,7 @@ depend on x or t, so every step and both CFG halves reuse it.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import comfy.controlnet
@@ -64,25 +65,58 @@ class HostedControlNet(torch.nn.Module):
         self.network = network
 
 
+def injected_residuals(network: torch.nn.Module, sample, timestep, context, time_ids, embedding):
+    """One ControlNet forward, returning the residuals as the host adds them (multiplicities applied).
+
+    The released weights were trained against a UNet that adds skip residual i RESIDUAL_MULTIPLICITIES[i] times;
+    the host adds each once, so the factors are applied here, before the strength.
+    """
+    down, mid = network(sample, timestep, context, time_ids, embedding, return_dict=False)
+    return residuals_as_injected(down, mid)
+
+
 @dataclass
 class LoadedControlNet:
-    """What the loader node outputs: the network in a ModelPatcher, and the dtype it computes in."""
+    """What the loader node outputs: the network in a ModelPatcher, the dtype it computes in, and the function
+    that runs it (`injected_residuals`, or its torch.compile'd twin)."""
 
     patcher: comfy.model_patcher.ModelPatcher
     compute_dtype: torch.dtype
     name: str
+    residual_function: Callable = injected_residuals
 
     @property
     def network(self) -> torch.nn.Module:
         return self.patcher.model.network
 
+    @property
+    def compiled(self) -> bool:
+        return self.residual_function is not injected_residuals
 
-def wrap_controlnet(network: torch.nn.Module, weight_dtype: torch.dtype, name: str) -> LoadedControlNet:
+    def residuals(self, sample, timestep, context, time_ids, embedding):
+        if not self.compiled:
+            return self.residual_function(self.network, sample, timestep, context, time_ids, embedding)
+        try:
+            return self.residual_function(self.network, sample, timestep, context, time_ids, embedding)
+        except torch._dynamo.exc.TorchDynamoException as error:
+            raise DragAnythingError(
+                "compile",
+                f"torch.compile could not compile the DragAnything ControlNet ({type(error).__name__}: "
+                f"{str(error).strip().splitlines()[0] if str(error).strip() else 'no message'})",
+                "Set compile to false on Load DragAnything ControlNet (the ControlNet then runs uncompiled, with "
+                "the same results); compiling needs a working Triton on GPUs or a C++ compiler on the CPU") from error
+
+
+def wrap_controlnet(network: torch.nn.Module, weight_dtype: torch.dtype, name: str,
+                    compile: bool = False) -> LoadedControlNet:
     """Prepare a freshly loaded library network for the host's sampler; the network is owned by it afterwards.
 
     The host's SVD conditioning reaches the ControlNet as `y`, the three time ids already projected by the same
     sinusoid as the network's `add_time_proj` (256 channels each, cos first); the projection is therefore
     replaced by an identity so that `y` goes straight into `add_embedding`.
+
+    With `compile` the forward (and the multiplicities, fused into the output convolutions) goes through
+    torch.compile with static shapes: compiled once per latent size and frame count, on the first step.
     """
     network.add_time_proj = torch.nn.Identity()
     load_device = comfy.model_management.get_torch_device()
@@ -90,7 +124,8 @@ def wrap_controlnet(network: torch.nn.Module, weight_dtype: torch.dtype, name: s
     adopt_host_ops(network, manual_cast=manual_cast_dtype is not None)
     patcher = comfy.model_patcher.ModelPatcher(HostedControlNet(network), load_device=load_device,
                                                offload_device=comfy.model_management.unet_offload_device())
-    return LoadedControlNet(patcher, manual_cast_dtype or weight_dtype, name)
+    residual_function = torch.compile(injected_residuals, dynamic=False) if compile else injected_residuals
+    return LoadedControlNet(patcher, manual_cast_dtype or weight_dtype, name, residual_function)
 
 
 class DragAnythingControl(comfy.controlnet.ControlBase):
@@ -182,19 +217,17 @@ class DragAnythingControl(comfy.controlnet.ControlBase):
 
         sampling = self.model_sampling_current
         sample = torch.cat([sampling.calculate_input(t, x_noisy), cond["c_concat"].to(device)], dim=1)
-        timestep = sampling.timestep(t)[::num_frames]
+        # The timestep stays fp32 up to the sinusoidal embedding, as in the host's UNet: in fp16 its rounding
+        # would shift every embedding frequency.
+        timestep = sampling.timestep(t)[::num_frames].float()
         context = cond.get("crossattn_controlnet", cond["c_crossattn"])[::num_frames]
         time_ids = cond["y"][::num_frames]
 
-        down, mid = self.controlnet.network(
+        down, mid = self.controlnet.residuals(
             sample.to(dtype).unflatten(0, (videos, num_frames)),
-            timestep.to(dtype),
+            timestep,
             comfy.model_management.cast_to_device(context, device, dtype),
             comfy.model_management.cast_to_device(time_ids, device, dtype),
             embedding,
-            return_dict=False,
         )
-        # The released weights were trained against a UNet that adds skip residual i RESIDUAL_MULTIPLICITIES[i]
-        # times; the host adds each once, so the factors are applied here, before the strength.
-        down, mid = residuals_as_injected(down, mid)
         return self.control_merge({"output": list(down), "middle": [mid]}, control_prev, output_dtype=None)

@@ -46,19 +46,24 @@ class DragAnythingControlNetLoader(io.ComfyNode):
                 io.Combo.Input("dtype", options=["auto", *DTYPE_CHOICES], default="auto",
                                tooltip="Weight dtype. auto lets ComfyUI choose for the device (fp16/bf16 on GPUs, "
                                        "fp32 on the CPU)."),
+                io.Boolean.Input("compile", default=False, optional=True,
+                                 tooltip="Run the ControlNet through torch.compile: the first sampling of each size "
+                                         "and frame count waits about a minute for compilation, every step after "
+                                         "that is faster on a GPU (see docs/performance.md). For the SVD UNet, put "
+                                         "ComfyUI's TorchCompileModel node on the MODEL."),
             ],
             outputs=[DragControlNet.Output(display_name="controlnet")],
         )
 
     @classmethod
-    def validate_inputs(cls, controlnet_name, dtype):
+    def validate_inputs(cls, controlnet_name, dtype, compile=False):
         if controlnet_name not in model_choices(CONTROLNET_FOLDER):
             return str(missing_model_error(CONTROLNET_FOLDER, "controlnet_name", controlnet_name,
                                            "DragAnything ControlNet", CONTROLNET_SOURCE))
         return True
 
     @classmethod
-    def execute(cls, controlnet_name, dtype) -> io.NodeOutput:
+    def execute(cls, controlnet_name, dtype, compile=False) -> io.NodeOutput:
         path = _full_path(CONTROLNET_FOLDER, "controlnet_name", controlnet_name, "DragAnything ControlNet",
                           CONTROLNET_SOURCE)
         # diffusers is imported only when a network is loaded.
@@ -70,7 +75,7 @@ class DragAnythingControlNetLoader(io.ComfyNode):
             weight_dtype = parse_dtype(dtype)
 
         network = load_controlnet(path, dtype=weight_dtype)
-        return io.NodeOutput(wrap_controlnet(network, weight_dtype, controlnet_name))
+        return io.NodeOutput(wrap_controlnet(network, weight_dtype, controlnet_name, compile=compile))
 
 
 class DragAnythingSAMLoader(io.ComfyNode):

@@ -340,7 +340,7 @@ class InProcessHost:
             "projection_class_embeddings_input_dim": 768,
         }
 
-    def tiny_controlnet(self, seed: int = 1):
+    def tiny_controlnet(self, seed: int = 1, compile: bool = False):
         """(library network, the pack's LoadedControlNet wrapping it) with every weight random."""
         import torch
 
@@ -352,7 +352,7 @@ class InProcessHost:
             for parameter in network.parameters():
                 parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.05)
         control = self.module("nodes.control")
-        return network, control.wrap_controlnet(network, torch.float32, "tiny")
+        return network, control.wrap_controlnet(network, torch.float32, "tiny", compile=compile)
 
 
     def diffusers_unet_config(self) -> dict:
