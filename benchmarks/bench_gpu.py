@@ -19,10 +19,15 @@ Rows (one subprocess per group, so each group's peak memory is its own):
   library official     ``DragAnythingPipeline`` with the "official" preset, fp32 (as the official code runs).
   host stock           ComfyUI's own SVD graph: SVD_img2vid_Conditioning, VideoLinearCFGGuidance, KSampler,
                        VAEDecode, on a checkpoint state dict loaded as ImageOnlyCheckpointLoader loads it.
-  host + pack          the same graph with Apply DragAnything (the pack's ControlBase) on both conditionings.
+  host + pack          the same graph with Apply DragAnything (the pack's ControlBase) on both conditionings;
+                       variants set the loader's dtype and compile options.
+  --compile-unet       every host row again with the UNet compiled as ComfyUI's TorchCompileModel node does.
+  --vram-budget GB     host rows on a card that shows only GB free (a ballast allocation takes the rest before
+                       the models load), the way a small card looks to ComfyUI's loading, batching and decoding.
 Per-step time is the median interval between sampler steps; MFU is the model FLOPs of one step (counted by
 torch.utils.flop_counter on the real networks) over that time, against 790 TFLOP/s (the bf16 matrix rate
-measured on an H100) and 989 TFLOP/s (the H100 SXM datasheet's dense bf16/fp16).
+measured on an H100/H200 of the benchmark's machines) and 989 TFLOP/s (the H100/H200 SXM datasheet's dense
+bf16/fp16). Peaks exclude the ballast.
 """
 
 from __future__ import annotations
@@ -48,6 +53,14 @@ MEASURED_MATRIX_RATE = 790e12
 DATASHEET_PEAK = 989e12
 RESULT_PREFIX = "RESULT "
 GiB = 1024**3
+# Bytes held by the --vram-budget ballast; subtracted from every peak.
+BALLAST_BYTES = 0
+
+
+def peak_allocated() -> int:
+    import torch
+
+    return torch.cuda.max_memory_allocated() - BALLAST_BYTES if torch.cuda.is_available() else 0
 
 
 # ------------------------------------------------------------------------------------------------- timing
@@ -96,7 +109,7 @@ def phase():
     yield record
     synchronize()
     record["s"] = time.perf_counter() - start
-    record["peak"] = torch.cuda.max_memory_allocated() if cuda else 0
+    record["peak"] = peak_allocated()
 
 
 class StepClock:
@@ -135,7 +148,7 @@ def timed_runs(run, repeat: int, warmup) -> dict:
         walls.append(time.perf_counter() - start)
         steps.append(clock.step_ms())
     measured_steps = [step for step in steps if step is not None]
-    peak = torch.cuda.max_memory_allocated() if cuda else 0
+    peak = peak_allocated()
     peak = max([peak] + [extras[key] for key in ("sampling_peak_bytes", "decode_peak_bytes") if key in extras])
     return {"wall_s": statistics.median(walls), "walls_s": walls,
             "step_ms": statistics.median(measured_steps) if measured_steps else None, **extras, "peak_bytes": peak}
@@ -189,8 +202,7 @@ def worker_host(args) -> None:
     import fullsize
     import torch
 
-    comfy_host.load_host(os.environ["COMFYUI_DIR"], cpu=not torch.cuda.is_available(),
-                         reserve_vram_gb=args.reserve_vram)
+    comfy_host.load_host(os.environ["COMFYUI_DIR"], cpu=not torch.cuda.is_available())
     import comfy.model_management
     import comfy.sample
     from comfy_extras.nodes_video_model import SVD_img2vid_Conditioning, VideoLinearCFGGuidance
@@ -198,18 +210,28 @@ def worker_host(args) -> None:
     device = compute_device()
     height, width, frames = args.height, args.width, args.frames
     unet = fullsize.svd_unet(device)
+    if args.vram_budget is None:  # the same networks' FLOPs (the library worker counts them too, if it runs)
+        counted = fullsize.controlnet(device)
+        emit({"kind": "flops", "size": f"{height}x{width}", "frames": frames,
+              **fullsize.flops_per_step(unet, counted, height, width, frames)})
+        del counted
     encoder = fullsize.svd_image_encoder(device)
     state = comfy_host.svd_checkpoint_state_dict(unet, encoder, device)
     del unet, encoder
-    model, clip_vision, vae = comfy_host.load_svd(state)
-    del state
+    if args.vram_budget is not None:
+        # As from a checkpoint file: the weights start on the CPU and the host moves what fits.
+        state = {name: tensor.cpu() for name, tensor in state.items()}
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+    ballast = _take_all_but(args.vram_budget) if args.vram_budget is not None else None
+    model, clip_vision, vae = comfy_host.load_svd(state)
+    del state
     unet_dtype = str(model.model.get_dtype()).replace("torch.", "")
     image = torch.rand(1, height, width, 3, generator=torch.Generator().manual_seed(0))
     attach = comfy_host.pack_module("nodes.apply_node").attach_control
 
     def graph(clock, steps=args.steps, controlnet=None, conditions=None, unet_model=model):
+        torch.manual_seed(0)  # the host's conditioning draws its augmentation noise from the global RNG
         positive, negative, latent = SVD_img2vid_Conditioning().encode(clip_vision, image, vae, width, height,
                                                                        frames, 128, 7, 0.02)
         if controlnet is not None:
@@ -224,33 +246,67 @@ def worker_host(args) -> None:
             frames_out = vae.decode(samples)
         return {"finite": bool(torch.isfinite(samples).all() and torch.isfinite(frames_out).all()),
                 "sampling_s": sampling["s"], "sampling_peak_bytes": sampling["peak"],
-                "decode_s": decoding["s"], "decode_peak_bytes": decoding["peak"]}
+                "decode_s": decoding["s"], "decode_peak_bytes": decoding["peak"], "samples": samples.float().cpu()}
 
     base = {"size": f"{height}x{width}", "frames": frames, "steps": args.steps, "device": device_name(),
-            "reserve_vram_gb": args.reserve_vram}
+            "vram_budget_gb": args.vram_budget, "unet": "eager"}
     unet_models = [("", model)]
     if args.compile_unet:
         unet_models.append((" [UNet compiled]", _compiled_like_torch_compile_node(model)))
     conditions = comfy_host.resolution_free_conditions(width, height)
+    # Each speed option must not change the video beyond half-precision rounding: every row's final latents are
+    # compared with the first row of its kind (stock, pack), all sampled from the same noise.
+    references = {}
     for suffix, unet_model in unet_models:
         def stock(clock, steps=args.steps, unet_model=unet_model):
             return graph(clock, steps, unet_model=unet_model)
 
         try:
             result = timed_runs(stock, args.repeat, warmup=lambda: stock(StepClock(), steps=2))
+            result.update(_compare_with_reference(references, "none", result.pop("samples")))
             emit({"kind": "run", "row": "host stock SVD" + suffix, "dtype": unet_dtype, "control": "none",
-                  **base, **result})
+                  **base, "unet": "compiled" if suffix else "eager", **result})
         except Exception as error:  # noqa: BLE001 (one failed row must not cost the others)
             emit({"kind": "error", "row": "host stock SVD" + suffix, "error": repr(error)[:500]})
         for variant in args.variants:
             try:
-                emit(_pack_row(variant, suffix, unet_model, graph, conditions, args, base, unet_dtype, device))
+                row = _pack_row(variant, suffix, unet_model, graph, conditions, args,
+                                {**base, "unet": "compiled" if suffix else "eager"}, unet_dtype, device)
+                row.update(_compare_with_reference(references, "pack", row.pop("samples")))
+                emit(row)
             except Exception as error:  # noqa: BLE001
                 emit({"kind": "error", "row": f"host + pack {variant['name']}{suffix}", "error": repr(error)[:500]})
             gc.collect()
             comfy.model_management.cleanup_models_gc()
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
+    del ballast
+
+
+def _compare_with_reference(references: dict, kind: str, samples) -> dict:
+    """Relative RMS distance of these final latents from the first row of ``kind`` (which becomes the reference)."""
+    reference = references.setdefault(kind, samples)
+    if reference is samples:
+        return {}
+    return {"latents_vs_first_row_rel_rms": float((samples - reference).norm() / reference.norm())}
+
+
+def _take_all_but(budget_gb: float):
+    """Allocate all free device memory but ``budget_gb`` GiB and return it, so the host sees a small card.
+
+    ComfyUI sizes weight loading, CFG batching and VAE decode batches from the device's free memory (its
+    --reserve-vram only shrinks the first), so a ballast is what makes an 80-141 GB card behave like a 12 GB one.
+    """
+    import torch
+
+    global BALLAST_BYTES
+    if not torch.cuda.is_available():
+        return None
+    free, _ = torch.cuda.mem_get_info()
+    BALLAST_BYTES = max(0, free - int(budget_gb * GiB))
+    ballast = torch.empty(BALLAST_BYTES, dtype=torch.uint8, device="cuda")
+    print(f"ballast {BALLAST_BYTES / GiB:.1f} GiB: {torch.cuda.mem_get_info()[0] / GiB:.1f} GiB left free", flush=True)
+    return ballast
 
 
 def _compiled_like_torch_compile_node(model):
@@ -270,22 +326,25 @@ def _pack_row(variant, suffix, unet_model, graph, conditions, args, base, unet_d
     import torch
 
     height, width, frames = args.height, args.width, args.frames
-    controlnet = comfy_host.wrap_library_controlnet(fullsize.controlnet(device), _dtype(variant.get("dtype", "auto")))
+    # Under a VRAM budget the ControlNet starts on the CPU, as the loader node leaves it.
+    build_device = torch.device("cpu") if args.vram_budget is not None else device
+    controlnet = comfy_host.wrap_library_controlnet(fullsize.controlnet(build_device),
+                                                    _dtype(variant.get("dtype", "auto")),
+                                                    compile=bool(variant.get("compile")))
     network = controlnet.network
     if variant.get("channels_last"):
         for layer in network.modules():
             if isinstance(layer, torch.nn.Conv2d):  # the temporal Conv3d kernels have no 4-D layout
                 layer.to(memory_format=torch.channels_last)
-    if variant.get("compile"):
-        network.forward = torch.compile(network.forward, dynamic=False)
-    controlnet_ms = _time_module_calls(network)
+    controlnet_ms = _time_residual_calls(controlnet)
 
     def pack(clock, steps=args.steps):
         controlnet_ms.clear()
         return graph(clock, steps, controlnet, conditions, unet_model)
 
-    prepare = _time_conditioning(controlnet, conditions, width, height, frames, device)
     result = timed_runs(pack, args.repeat, warmup=lambda: pack(StepClock(), steps=2))
+    prepare = ({} if args.vram_budget is not None
+               else _time_conditioning(controlnet, conditions, width, height, frames, device))
     result["controlnet_ms"] = statistics.median(controlnet_ms.times()) if controlnet_ms.times() else None
     if args.profile_dir and variant.get("profile") and torch.cuda.is_available():
         _profile(pack, Path(args.profile_dir) / f"profile_{height}x{width}_{variant['name'] or 'pack'}.txt")
@@ -323,29 +382,29 @@ class _CallTimes:
         return [start.elapsed_time(end) for start, end in self.pairs]
 
 
-def _time_module_calls(module) -> _CallTimes:
-    """CUDA-event time of every forward of ``module`` (the ControlNet's share of a sampler step)."""
+def _time_residual_calls(controlnet) -> _CallTimes:
+    """CUDA-event time of every ControlNet call of the pack's control (its share of a sampler step), taken
+    outside the compiled region so that compilation sees the same function as in use."""
 
     record = _CallTimes()
+    residuals = controlnet.residuals
 
-    def before(*args, **kwargs):
-        event = new_event()
-        event.record()
-        record.pairs.append([event, None])
+    def timed(*args, **kwargs):
+        start, end = new_event(), new_event()
+        start.record()
+        result = residuals(*args, **kwargs)
+        end.record()
+        record.pairs.append((start, end))
+        return result
 
-    def after(*args, **kwargs):
-        event = new_event()
-        event.record()
-        record.pairs[-1][1] = event
-
-    module.register_forward_pre_hook(before)
-    module.register_forward_hook(after)
+    controlnet.residuals = timed
     return record
 
 
 def _time_conditioning(controlnet, conditions, width, height, frames, device) -> dict:
     """Seconds the pack's ControlBase spends before the first step: building the ControlNet's input maps for the
-    latent and embedding them (once per run). Second of two calls, so kernel selection is not counted."""
+    latent and embedding them (once per run). Taken after the timed runs (the ControlNet is on the device, as
+    at a run's first step) and the second of two calls, so kernel selection is not counted."""
     import comfy_host
 
     control = comfy_host.pack_module("nodes.control").DragAnythingControl(controlnet, conditions)
@@ -373,8 +432,8 @@ def run_worker(name: str, args, extra_env: dict | None = None, command: list[str
         command += ["--profile-dir", str(args.profile_dir)]
     if args.compile_unet:
         command.append("--compile-unet")
-    if args.reserve_vram is not None:
-        command += ["--reserve-vram", str(args.reserve_vram)]
+    if args.vram_budget is not None:
+        command += ["--vram-budget", str(args.vram_budget)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
     started = time.perf_counter()
     process = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -392,14 +451,15 @@ def run_worker(name: str, args, extra_env: dict | None = None, command: list[str
 
 
 def table(results: list[dict]) -> str:
-    flops = {r["size"]: r for r in results if r.get("kind") == "flops"}
+    flops = {(r["size"], r["frames"]): r for r in results if r.get("kind") == "flops"}
     rows = [r for r in results if r.get("kind") == "run"]
-    lines = [("| size | run | dtype | wall s | peak GiB | sampling s (peak GiB) | decode s | step ms | CN ms/step |"
-              " step TFLOP | MFU 790 | MFU 989 | vs official fp32 | vs host stock |"),
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [("| video | run | dtype | wall s | peak GiB | sampling s (peak GiB) | decode s | step ms | CN ms/step |"
+              " cond. s | step TFLOP | MFU 790 | MFU 989 | vs official fp32 | vs host stock | vs stock, same UNet |"
+              " latents vs first row |"),
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         size = row["size"]
-        count = flops.get(size)
+        count = flops.get((size, row["frames"]))
         step_flops = None
         if count is not None:
             step_flops = count["unet"]
@@ -409,27 +469,37 @@ def table(results: list[dict]) -> str:
                 step_flops += count["embedder"]
         same_video = [r for r in rows if r["size"] == size and r["frames"] == row["frames"]]
         official = next((r for r in same_video if r["control"] == "official"), None)
-        stock = next((r for r in same_video if r["control"] == "none"
-                      and r.get("reserve_vram_gb") == row.get("reserve_vram_gb")), None)
+
+        stock_rows = {r.get("unet"): r for r in reversed(same_video) if r["control"] == "none"
+                      and r.get("vram_budget_gb") == row.get("vram_budget_gb")}
+        stock = stock_rows.get("eager")
+        same_unet = stock_rows.get(row.get("unet")) if row["control"] == "pack" else None
         step_s = row["step_ms"] / 1e3 if row.get("step_ms") else None
 
         def fmt(value, pattern):
             return pattern.format(value) if value is not None else "-"
 
+        budget = row.get("vram_budget_gb")
         lines.append("| " + " | ".join([
             f"{row['frames']}x{size}",
-            row["row"] + (f" [host --reserve-vram {row['reserve_vram_gb']:g}]" if row.get("reserve_vram_gb") else ""),
+            row["row"] + (f" [{budget:g} GiB free]" if budget is not None else ""),
             row["dtype"], fmt(row["wall_s"], "{:.2f}"),
             fmt(row["peak_bytes"] / GiB, "{:.1f}"),
             (f"{row['sampling_s']:.2f} ({row['sampling_peak_bytes'] / GiB:.1f})" if "sampling_s" in row else "-"),
             fmt(row.get("decode_s"), "{:.2f}"), fmt(row.get("step_ms"), "{:.0f}"),
-            fmt(row.get("controlnet_ms"), "{:.0f}"), fmt(step_flops and step_flops / 1e12, "{:.1f}"),
+            fmt(row.get("controlnet_ms"), "{:.0f}"), fmt(row.get("conditioning_s"), "{:.3f}"),
+            fmt(step_flops and step_flops / 1e12, "{:.1f}"),
             fmt(step_flops and step_s and step_flops / step_s / MEASURED_MATRIX_RATE, "{:.0%}"),
             fmt(step_flops and step_s and step_flops / step_s / DATASHEET_PEAK, "{:.0%}"),
             fmt(official and official["wall_s"] / row["wall_s"], "{:.2f}x faster"),
             fmt(stock and row["wall_s"] / stock["wall_s"], "{:.2f}x"),
+            fmt(same_unet and row["wall_s"] / same_unet["wall_s"], "{:.2f}x"),
+            fmt(row.get("latents_vs_first_row_rel_rms"), "{:.1e}"),
         ]) + " |")
-    return "\n".join(lines)
+    devices = sorted({r["device"] for r in rows if r.get("device")})
+    errors = [f"- {r['row']}: {r.get('error', 'exit code ' + str(r.get('returncode')))}" for r in results
+              if r.get("kind") == "error"]
+    return "\n".join(lines + [f"\ndevice: {', '.join(devices) or '-'}"] + (["errors:", *errors] if errors else []))
 
 
 def main() -> None:
@@ -446,8 +516,8 @@ def main() -> None:
                              "profile")
     parser.add_argument("--out", type=Path, help="folder for results.json and table.md")
     parser.add_argument("--profile-dir", help="write a CUDA kernel profile of each pack variant here")
-    parser.add_argument("--reserve-vram", type=float, help="the host's --reserve-vram in GB for the host rows (e.g. "
-                        "68 on an 80 GB card leaves the host the budget of a 12 GB card)")
+    parser.add_argument("--vram-budget", type=float, help="GiB left free for the host rows, the rest of the card "
+                        "taken by a ballast (11.5: a 12 GB card after its CUDA context)")
     parser.add_argument("--compile-unet", action="store_true",
                         help="also time the host rows with the UNet compiled as the TorchCompileModel node does")
     parser.add_argument("--worker", help=argparse.SUPPRESS)

@@ -50,12 +50,8 @@ def _stub_pyav() -> None:
         sys.modules[name] = module
 
 
-def load_host(comfyui_dir: str | Path, cpu: bool = False, reserve_vram_gb: float | None = None):
-    """Import the host from ``comfyui_dir`` and the pack as the host loads custom nodes; returns the pack.
-
-    ``reserve_vram_gb`` is the host's own ``--reserve-vram`` (memory it leaves alone when sizing its loads), the
-    way to make a large card behave like a small one for the host's offloading.
-    """
+def load_host(comfyui_dir: str | Path, cpu: bool = False):
+    """Import the host from ``comfyui_dir`` and the pack as the host loads custom nodes; returns the pack."""
     comfyui_dir = str(Path(comfyui_dir).resolve())
     if comfyui_dir not in sys.path:
         sys.path.insert(0, comfyui_dir)
@@ -63,7 +59,6 @@ def load_host(comfyui_dir: str | Path, cpu: bool = False, reserve_vram_gb: float
     import comfy.cli_args
 
     comfy.cli_args.args.cpu = cpu
-    comfy.cli_args.args.reserve_vram = reserve_vram_gb
     import comfy.model_management
 
     if PACK_MODULE not in sys.modules:
@@ -123,15 +118,16 @@ def load_svd(state_dict: dict, dtype: torch.dtype | None = None):
     return model, clip_vision, vae
 
 
-def wrap_library_controlnet(network, dtype: torch.dtype | None):
-    """The pack's LoadedControlNet for a library network, as the loader node makes it (``None``: host's choice)."""
+def wrap_library_controlnet(network, dtype: torch.dtype | None, compile: bool = False):
+    """The pack's LoadedControlNet for a library network, as the loader node makes it (``None``: host's choice;
+    ``compile``: the loader's compile option)."""
     import comfy.model_management
 
     loader_nodes = pack_module("nodes.loader_nodes")
     control = pack_module("nodes.control")
     if dtype is None:
         dtype = comfy.model_management.unet_dtype(model_params=loader_nodes.CONTROLNET_PARAMETERS)
-    return control.wrap_controlnet(network.to(dtype), dtype, "random full-size")
+    return control.wrap_controlnet(network.to(dtype), dtype, "random full-size", compile=compile)
 
 
 def resolution_free_conditions(width: int, height: int, seed: int = 0):
