@@ -105,6 +105,7 @@ def phase():
     synchronize()
     if cuda:
         torch.cuda.reset_peak_memory_stats()
+    record["resident"] = torch.cuda.memory_allocated() - BALLAST_BYTES if cuda else 0
     start = time.perf_counter()
     yield record
     synchronize()
@@ -230,6 +231,7 @@ def worker_host(args) -> None:
     image = torch.rand(1, height, width, 3, generator=torch.Generator().manual_seed(0))
     attach = comfy_host.pack_module("nodes.apply_node").attach_control
 
+    @torch.inference_mode()  # as the host's executor runs every node
     def graph(clock, steps=args.steps, controlnet=None, conditions=None, unet_model=model):
         torch.manual_seed(0)  # the host's conditioning draws its augmentation noise from the global RNG
         positive, negative, latent = SVD_img2vid_Conditioning().encode(clip_vision, image, vae, width, height,
@@ -246,6 +248,7 @@ def worker_host(args) -> None:
             frames_out = vae.decode(samples)
         return {"finite": bool(torch.isfinite(samples).all() and torch.isfinite(frames_out).all()),
                 "sampling_s": sampling["s"], "sampling_peak_bytes": sampling["peak"],
+                "resident_before_sampling_bytes": sampling["resident"],
                 "decode_s": decoding["s"], "decode_peak_bytes": decoding["peak"], "samples": samples.float().cpu()}
 
     base = {"size": f"{height}x{width}", "frames": frames, "steps": args.steps, "device": device_name(),
