@@ -279,14 +279,21 @@ class DragAnythingControlNet(ModelMixin, ConfigMixin):
         return controlnet.to(dtype=unet.dtype, device=unet.device)
 
     def embed_conditions(
-        self, gaussian: torch.Tensor, entity: torch.Tensor, frame_chunk_size: int | None = None
+        self,
+        gaussian: torch.Tensor,
+        entity: torch.Tensor,
+        frame_chunk_size: int | None = None,
+        *,
+        device: torch.device | str | None = None,
     ) -> torch.Tensor:
         """The condition embedding [B*F,C,H/8,W/8] that ``forward`` adds after ``conv_in``.
 
         ``gaussian`` is [B,F,3,H,W] or [F,3,H,W] with values 0..255 (as the weights were trained); ``entity`` is
         [B,F,160,H,W] or [F,160,H,W]. The result depends on neither the timestep nor the latents: compute it
         once per video and pass it to every step and both CFG halves. ``frame_chunk_size`` bounds memory by
-        embedding that many frames at a time (the result is the same; frames are independent here).
+        embedding that many frames at a time (the result is the same; frames are independent here). ``device`` is
+        where the maps are embedded, by default the network's; a host that keeps some layers offloaded and casts
+        them per call names its compute device.
         """
         config = self.config
         entity_channels = config.entity_embedding_channels[0]
@@ -315,8 +322,9 @@ class DragAnythingControlNet(ModelMixin, ConfigMixin):
         if frame_chunk_size is not None:
             check_positive_int("frame_chunk_size", frame_chunk_size, "a number of frames")
         parameter = self.conv_in.weight
-        gaussian = gaussian.reshape(-1, *gaussian.shape[-3:]).to(device=parameter.device, dtype=parameter.dtype)
-        entity = entity.reshape(-1, *entity.shape[-3:]).to(device=parameter.device, dtype=parameter.dtype)
+        device = parameter.device if device is None else device
+        gaussian = gaussian.reshape(-1, *gaussian.shape[-3:]).to(device=device, dtype=parameter.dtype)
+        entity = entity.reshape(-1, *entity.shape[-3:]).to(device=device, dtype=parameter.dtype)
         chunk = frame_chunk_size or gaussian.shape[0]
         return torch.cat(
             [
@@ -328,9 +336,9 @@ class DragAnythingControlNet(ModelMixin, ConfigMixin):
     def time_embedding_for(
         self, timestep: torch.Tensor | float, added_time_ids: torch.Tensor, batch_size: int
     ) -> torch.Tensor:
-        """The summed timestep and time-id embedding [B, 4*C0], as SVD's UNet computes it."""
+        """The summed timestep and time-id embedding [B, 4*C0], as SVD's UNet computes it, on the time ids' device."""
         parameter = self.conv_in.weight
-        timesteps = torch.as_tensor(timestep, device=parameter.device).reshape(-1).expand(batch_size)
+        timesteps = torch.as_tensor(timestep, device=added_time_ids.device).reshape(-1).expand(batch_size)
         emb = self.time_embedding(self.time_proj(timesteps).to(parameter.dtype))
         time_id_features = self.add_time_proj(added_time_ids.flatten()).reshape(batch_size, -1)
         return emb + self.add_embedding(time_id_features.to(emb.dtype))
@@ -364,7 +372,7 @@ class DragAnythingControlNet(ModelMixin, ConfigMixin):
                     "neither a condition embedding nor both raw condition maps (gaussian and entity) were given",
                     "pass condition_embedding=controlnet.embed_conditions(gaussian, entity), or both maps",
                 )
-            condition_embedding = self.embed_conditions(gaussian, entity)
+            condition_embedding = self.embed_conditions(gaussian, entity, device=sample.device)
         if condition_embedding.shape[0] not in (num_frames, batch_size * num_frames):
             raise DragAnythingError(
                 "condition_embedding",

@@ -21,6 +21,7 @@ import comfy.model_management
 import comfy.model_patcher
 import comfy.ops
 import torch
+from diffusers.models.resnet import AlphaBlender
 
 from ..draganything.controlnet import residuals_as_injected
 from ..draganything.errors import DragAnythingError
@@ -40,19 +41,35 @@ _HOST_OPS = {
 }
 
 
+class OffloadableAlphaBlender(AlphaBlender):
+    """diffusers' spatial/temporal blend whose one learned number may sit on another device than the activations.
+
+    Under the host's partial loading a module without cast support that does not fit stays on the offload
+    device (the host's own blender moves its factor the same way)."""
+
+    def get_alpha(self, image_only_indicator: torch.Tensor, ndims: int) -> torch.Tensor:
+        if image_only_indicator is None or image_only_indicator.device == self.mix_factor.device:
+            return super().get_alpha(image_only_indicator, ndims)
+        return super().get_alpha(image_only_indicator.to(self.mix_factor.device), ndims).to(
+            image_only_indicator.device)
+
+
 def adopt_host_ops(module: torch.nn.Module, manual_cast: bool) -> torch.nn.Module:
     """Give the library's plain torch layers the host's offload-aware classes, in place.
 
     The host's partial (low-VRAM) loading only moves layers that carry `comfy_cast_weights`; plain layers that do
     not fit would stay on the offload device. The host classes are subclasses with the same parameters, so the
     swap changes no number. With `manual_cast` the weights stay in their stored dtype and are cast to the input's
-    dtype at each call (fp16/bf16 weights on a device that computes in fp32).
+    dtype at each call (fp16/bf16 weights on a device that computes in fp32). The blend factors, the only
+    parameters outside such layers, follow the activations' device instead.
     """
     ops = comfy.ops.manual_cast if manual_cast else comfy.ops.disable_weight_init
     for layer in module.modules():
         name = _HOST_OPS.get(type(layer))
         if name is not None:
             layer.__class__ = getattr(ops, name)
+        elif type(layer) is AlphaBlender:
+            layer.__class__ = OffloadableAlphaBlender
     return module
 
 
@@ -181,7 +198,8 @@ class DragAnythingControl(comfy.controlnet.ControlBase):
                 chunk = dataclasses.replace(conditions, gaussian=conditions.gaussian[frames],
                                             entity_index=conditions.entity_index[frames])
                 chunks.append(network.embed_conditions(chunk.gaussian.to(device=device, dtype=dtype),
-                                                       chunk.entity_map(device=device, dtype=dtype)).to(dtype))
+                                                       chunk.entity_map(device=device, dtype=dtype),
+                                                       device=device).to(dtype))
             self._embedding = torch.cat(chunks)
             self._embedding_key = key
         return self._embedding
