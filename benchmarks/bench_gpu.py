@@ -523,8 +523,13 @@ def main() -> None:
                         "taken by a ballast (11.5: a 12 GB card after its CUDA context)")
     parser.add_argument("--compile-unet", action="store_true",
                         help="also time the host rows with the UNet compiled as the TorchCompileModel node does")
+    parser.add_argument("--table", nargs="+", type=Path, metavar="RESULTS_JSON",
+                        help="print the table of saved results.json files (e.g. benchmarks/results/*/) and exit")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.table:
+        print(table([row for path in args.table for row in json.loads(path.read_text())]))
+        return
     args.variants = json.loads(args.variants)
     sizes = args.size or ["320x576"]
 
