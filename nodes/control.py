@@ -111,11 +111,9 @@ class LoadedControlNet:
         return self.residual_function is not injected_residuals
 
     def residuals(self, sample, timestep, context, time_ids, embedding):
-        if not self.compiled:
-            return self.residual_function(self.network, sample, timestep, context, time_ids, embedding)
         try:
             return self.residual_function(self.network, sample, timestep, context, time_ids, embedding)
-        except torch._dynamo.exc.TorchDynamoException as error:
+        except torch._dynamo.exc.TorchDynamoException as error:  # raised only on the compiled path
             raise DragAnythingError(
                 "compile",
                 f"torch.compile could not compile the DragAnything ControlNet ({type(error).__name__}: "
