@@ -118,6 +118,11 @@ class ComfyServer:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def pack_import_failures(self) -> list[str]:
+        """The host's "(IMPORT FAILED)" lines about this pack (core nodes whose optional dependencies are missing
+        here, torchaudio's say, report the same words about themselves)."""
+        return [line for line in self.log().splitlines() if "IMPORT FAILED" in line and PACK_FOLDER in line]
+
     # ------------------------------------------------------------------------------------------------ HTTP
     def get(self, path: str, timeout: float = 30):
         import requests
