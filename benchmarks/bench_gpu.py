@@ -24,10 +24,10 @@ Rows (one subprocess per group, so each group's peak memory is its own):
   --compile-unet       every host row again with the UNet compiled as ComfyUI's TorchCompileModel node does.
   --vram-budget GB     host rows on a card that shows only GB free (a ballast allocation takes the rest before
                        the models load), the way a small card looks to ComfyUI's loading, batching and decoding.
-Per-step time is the median interval between sampler steps; MFU is the model FLOPs of one step (counted by
-torch.utils.flop_counter on the real networks) over that time, against 790 TFLOP/s (the bf16 matrix rate
-measured on an H100/H200 of the benchmark's machines) and 989 TFLOP/s (the H100/H200 SXM datasheet's dense
-bf16/fp16). Peaks exclude the ballast.
+Per-step time is the median interval between sampler steps; MFU is the model FLOPs of one step (counted once per
+size, in a subprocess of its own, by torch.utils.flop_counter on the real networks) over that time, against
+790 TFLOP/s (the bf16 matrix rate measured on an H100/H200 of the benchmark's machines) and 989 TFLOP/s (the
+H100/H200 SXM datasheet's dense bf16/fp16). Peaks exclude the ballast.
 """
 
 from __future__ import annotations
@@ -168,8 +168,22 @@ def emit(result: dict) -> None:
 # ------------------------------------------------------------------------------------------------ workers
 
 
+def worker_flops(args) -> None:
+    """Model FLOPs of one step (UNet, ControlNet, condition embedder) for this size and frame count, counted once
+    on the real networks in fp32; every group's rows take their MFU from it."""
+    import fullsize
+    import torch
+
+    device = compute_device()
+    height, width, frames = args.height, args.width, args.frames
+    unet = fullsize.svd_unet(device, torch.float32)
+    network = fullsize.controlnet(device, torch.float32)
+    emit({"kind": "flops", "size": f"{height}x{width}", "frames": frames,
+          **fullsize.flops_per_step(unet, network, height, width, frames)})
+
+
 def worker_library(args) -> None:
-    """The library's DragAnythingPipeline, "official" preset, fp32; also counts the FLOPs of one step."""
+    """The library's DragAnythingPipeline, "official" preset, fp32."""
     import fullsize
     import torch
 
@@ -177,8 +191,6 @@ def worker_library(args) -> None:
     height, width, frames = args.height, args.width, args.frames
     pipeline = fullsize.library_pipeline(device, torch.float32)
     pipeline.set_progress_bar_config(disable=True)
-    flops = fullsize.flops_per_step(pipeline.unet, pipeline.controlnet, height, width, frames)
-    emit({"kind": "flops", "size": f"{height}x{width}", "frames": frames, **flops})
 
     image = torch.rand(3, height, width, generator=torch.Generator().manual_seed(0))
     conditions = fullsize.scene(height, width, frames)
@@ -211,11 +223,6 @@ def worker_host(args) -> None:
     device = compute_device()
     height, width, frames = args.height, args.width, args.frames
     unet = fullsize.svd_unet(device)
-    if args.vram_budget is None:  # the same networks' FLOPs (the library worker counts them too, if it runs)
-        counted = fullsize.controlnet(device)
-        emit({"kind": "flops", "size": f"{height}x{width}", "frames": frames,
-              **fullsize.flops_per_step(unet, counted, height, width, frames)})
-        del counted
     encoder = fullsize.svd_image_encoder(device)
     state = comfy_host.svd_checkpoint_state_dict(unet, encoder, device)
     del unet, encoder
@@ -252,7 +259,7 @@ def worker_host(args) -> None:
                 "decode_s": decoding["s"], "decode_peak_bytes": decoding["peak"], "samples": samples.float().cpu()}
 
     base = {"size": f"{height}x{width}", "frames": frames, "steps": args.steps, "device": device_name(),
-            "vram_budget_gb": args.vram_budget, "unet": "eager"}
+            "vram_budget_gb": args.vram_budget}
     unet_models = [("", model)]
     if args.compile_unet:
         unet_models.append((" [UNet compiled]", _compiled_like_torch_compile_node(model)))
@@ -261,6 +268,8 @@ def worker_host(args) -> None:
     # compared with the first row of its kind (stock, pack), all sampled from the same noise.
     references = {}
     for suffix, unet_model in unet_models:
+        unet_base = {**base, "unet": "compiled" if suffix else "eager"}
+
         def stock(clock, steps=args.steps, unet_model=unet_model):
             return graph(clock, steps, unet_model=unet_model)
 
@@ -268,13 +277,12 @@ def worker_host(args) -> None:
             result = timed_runs(stock, args.repeat, warmup=lambda: stock(StepClock(), steps=2))
             result.update(_compare_with_reference(references, "none", result.pop("samples")))
             emit({"kind": "run", "row": "host stock SVD" + suffix, "dtype": unet_dtype, "control": "none",
-                  **base, "unet": "compiled" if suffix else "eager", **result})
+                  **unet_base, **result})
         except Exception as error:  # noqa: BLE001 (one failed row must not cost the others)
             emit({"kind": "error", "row": "host stock SVD" + suffix, "error": repr(error)[:500]})
         for variant in args.variants:
             try:
-                row = _pack_row(variant, suffix, unet_model, graph, conditions, args,
-                                {**base, "unet": "compiled" if suffix else "eager"}, unet_dtype, device)
+                row = _pack_row(variant, suffix, unet_model, graph, conditions, args, unet_base, unet_dtype, device)
                 row.update(_compare_with_reference(references, "pack", row.pop("samples")))
                 emit(row)
             except Exception as error:  # noqa: BLE001
@@ -535,12 +543,14 @@ def main() -> None:
 
     if args.worker:
         args.height, args.width = map(int, sizes[0].split("x"))
-        {"library": worker_library, "host": worker_host}[args.worker](args)
+        {"flops": worker_flops, "library": worker_library, "host": worker_host}[args.worker](args)
         return
 
     results = []
     for size in sizes:
         args.height, args.width = map(int, size.split("x"))
+        print(f"== {size} FLOPs per step", flush=True)
+        results += run_worker("flops", args)
         for group in args.runs.split(","):
             print(f"== {size} {group}", flush=True)
             if group == "official":
