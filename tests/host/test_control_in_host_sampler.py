@@ -1,5 +1,6 @@
 """The DragAnything ControlBase inside the host's real sampler (in-process, tiny random SVD, CPU, fp32)."""
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -301,3 +302,100 @@ def test_one_node_sampler_makes_videos_with_successive_seeds(host, models, tmp_p
     assert both[0].shape == (2 * FRAMES, SIZE, SIZE, 3)
     assert torch.equal(both[1]["samples"][FRAMES:], second[1]["samples"])
     assert not torch.equal(both[1]["samples"][:FRAMES], second[1]["samples"])
+
+
+# ------------------------------------------------------------------------------------------ speed options
+# The ControlNet compiled by the loader's `compile` option, the host's own TorchCompileModel on the UNet, and the
+# timestep's precision. Compiled and eager runs are two implementations of the same arithmetic (inductor fuses and
+# reorders), so they agree to float rounding, not bit for bit; each comparison is checked against the control's
+# own effect.
+
+# Inductor's fused fp32 kernels against eager fp32 over a few sampler steps.
+COMPILED_TOLERANCE = 1e-4
+
+
+def relative_max(a, b):
+    return ((a - b).abs().max() / b.abs().max()).item()
+
+
+@pytest.fixture(scope="module")
+def eager_videos(host, models):
+    """The controlled and uncontrolled videos of the uncompiled networks."""
+    patcher, controlnet = models
+    positive, negative = svd_conditioning()
+    return (sample(host, patcher, *apply(host, controlnet, positive, negative, conditions(host))),
+            sample(host, patcher, positive, negative))
+
+
+def controlled(host, patcher, controlnet):
+    return sample(host, patcher, *apply(host, controlnet, *svd_conditioning(), conditions(host)))
+
+
+@pytest.mark.slow
+def test_compiled_controlnet_gives_the_eager_video(host, models, eager_videos):
+    from torch._dynamo.utils import counters
+
+    patcher, _ = models
+    reference, uncontrolled = eager_videos
+    _, compiled = host.tiny_controlnet(compile=True)  # the same seed: the eager network's weights
+    assert compiled.compiled
+    graphs_before = counters["stats"]["unique_graphs"]
+    video = controlled(host, patcher, compiled)
+    graphs_after_first_run = counters["stats"]["unique_graphs"]
+    assert graphs_after_first_run > graphs_before  # dynamo really compiled the forward
+    difference = relative_max(video, reference)
+    print(f"compiled ControlNet vs eager: relative max {difference:.1e}")
+    assert difference <= COMPILED_TOLERANCE
+    assert relative_max(reference, uncontrolled) > 100 * COMPILED_TOLERANCE
+    # Static shapes: the next run of the same size reuses the compiled graph (no compilation per run).
+    assert torch.equal(controlled(host, patcher, compiled), video)
+    assert counters["stats"]["unique_graphs"] == graphs_after_first_run
+
+
+@pytest.mark.slow
+def test_host_torch_compile_model_on_the_unet_keeps_the_control(host, models, eager_videos):
+    """ComfyUI's TorchCompileModel node compiles the UNet; the residuals still land where they should."""
+    from comfy_extras.nodes_torch_compile import TorchCompileModel
+
+    patcher, _ = models
+    compiled_unet = TorchCompileModel.execute(patcher, "inductor").result[0]
+    _, compiled = host.tiny_controlnet(compile=True)
+    video = controlled(host, compiled_unet, compiled)
+    difference = relative_max(video, eager_videos[0])
+    print(f"compiled UNet + compiled ControlNet vs eager: relative max {difference:.1e}")
+    assert difference <= COMPILED_TOLERANCE
+
+
+def test_a_failed_compilation_names_the_compile_option(host, models):
+    control = host.module("nodes.control")
+    error = host.module("draganything.errors").DragAnythingError
+    patcher, eager = models
+
+    def failing_backend(graph, example_inputs):
+        raise RuntimeError("no compiler here")
+
+    broken = dataclasses.replace(eager, residual_function=torch.compile(control.injected_residuals,
+                                                                        backend=failing_backend))
+    with pytest.raises(error, match=r"^compile: torch.compile could not compile .*Set compile to false"):
+        controlled(host, patcher, broken)
+
+
+def test_the_controlnet_gets_an_fp32_timestep_whatever_it_computes_in(host, models, monkeypatch):
+    """As in the host's UNet, only the sinusoidal embedding's output is cast: a bf16 timestep would be rounded
+    to 3 significant digits before its frequencies are taken."""
+    control = host.module("nodes.control")
+    patcher, _ = models
+    network, _ = host.tiny_controlnet()
+    half = control.wrap_controlnet(network.to(torch.bfloat16), torch.bfloat16, "tiny bf16")
+    half = dataclasses.replace(half, compute_dtype=torch.bfloat16)
+    seen = []
+    forward = half.network.forward
+
+    def spy(sample, timestep, *args, **kwargs):
+        seen.append((sample.dtype, timestep.dtype))
+        return forward(sample, timestep, *args, **kwargs)
+
+    monkeypatch.setattr(half.network, "forward", spy)
+    video = controlled(host, patcher, half)
+    assert torch.isfinite(video).all()
+    assert seen and all(dtypes == (torch.bfloat16, torch.float32) for dtypes in seen)
