@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import DragAnythingError
+from .framing import FRAMING_MODES
+from .trajectory import RESAMPLE_CHOICES, resolve_resample_mode
 
 if TYPE_CHECKING:  # imported for real inside the commands, to keep startup fast
     import numpy as np
@@ -42,7 +44,6 @@ DEFAULT_SIZE = (576, 320)
 # gradio UI's) 14; an official demo folder gets demo.py's 20.
 DEFAULT_FRAMES = 14
 OFFICIAL_DEMO_FRAMES = 20
-RESAMPLE_CHOICES = ("auto", "index", "pchip", "arc_length", "time")
 MASK_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 # Stand-in entity vectors when no DIFT model is given: seeded random unit vectors, one per entity.
 STAND_IN_SEED = 0
@@ -91,7 +92,7 @@ def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
     maps.add_argument("--frames", type=_positive_int,
                       help=f"frame count (default: the trajectory file's, else {DEFAULT_FRAMES}; "
                            f"{OFFICIAL_DEMO_FRAMES} for --demo-folder)")
-    maps.add_argument("--framing", choices=("stretch", "center_crop"), default="stretch",
+    maps.add_argument("--framing", choices=FRAMING_MODES, default="stretch",
                       help="how the first frame becomes the model frame: stretch (the official demo) or "
                            "center_crop (ComfyUI's SVD conditioning node); points and masks follow (default: stretch)")
     maps.add_argument("--resample", choices=RESAMPLE_CHOICES, default="auto",
@@ -286,17 +287,6 @@ def _mask_paths(masks: list[Path] | None, trajectories, folders: list[Path], ima
     return [_named_mask(entity, folders) for entity in entities]
 
 
-def _auto_resample(trajectories, num_frames: int) -> str:
-    """time for time-stamped tracks that fit the video; index for one point per frame (official files); else
-    arc_length (constant speed through the points)."""
-    moving = [entity for entity in trajectories if not entity.anchor and len(entity.points) > 1]
-    if moving and all(entity.frames is not None for entity in moving):
-        return "time" if all(entity.frames[-1] < num_frames for entity in moving) else "arc_length"
-    if trajectories.num_frames in (None, num_frames) and all(len(entity.points) >= num_frames for entity in moving):
-        return "index"
-    return "arc_length"
-
-
 def load_inputs(args: argparse.Namespace) -> Inputs:
     """Resolve --example / --demo-folder / --image + --trajectories + --masks into loaded inputs."""
     from .entity import read_mask
@@ -340,7 +330,7 @@ def load_inputs(args: argparse.Namespace) -> Inputs:
     mask_paths = _mask_paths(args.masks, trajectories, folders, image_path)
     masks = [read_mask(path) for path in mask_paths]
     num_frames = args.frames or trajectories.num_frames or default_frames
-    resample = _auto_resample(trajectories, num_frames) if args.resample == "auto" else args.resample
+    resample = resolve_resample_mode(trajectories, num_frames, args.resample)
     return Inputs(image, image_path, trajectories, masks, mask_paths, num_frames, resample)
 
 

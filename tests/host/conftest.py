@@ -245,6 +245,25 @@ def server(comfyui_dir, host_base, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def random_sam(server):
+    """A vit_b segment-anything checkpoint with random weights (same layout as sam_vit_b_01ec64.pth), written once
+    to the test cache and linked into the server's models/sams."""
+    import torch
+
+    sam_registry = pytest.importorskip("segment_anything", reason="needs segment-anything").sam_model_registry
+    cached = CACHE_DIR / "sam_vit_b_random.pth"
+    if not cached.is_file():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(0)
+        torch.save(sam_registry["vit_b"]().state_dict(), cached)
+    folder = server.base_directory / "models" / "sams"
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / cached.name).exists():
+        (folder / cached.name).symlink_to(cached)
+    return cached.name
+
+
+@pytest.fixture(scope="session")
 def start_server(comfyui_dir, host_base, tmp_path_factory):
     """Starts another server of its own: `start_server(models={folder: [files]}, env={...})`, with the example
     input copied in; every one started is stopped at the end of the session."""
