@@ -30,7 +30,7 @@ from .trajectory import RESAMPLE_CHOICES, resolve_resample_mode
 if TYPE_CHECKING:  # imported for real inside the commands, to keep startup fast
     import numpy as np
 
-    from .conditions import DragConditions
+    from .conditions import ConditionMaps
     from .trajectory import Trajectories
 
 EXIT_OK = 0
@@ -412,7 +412,7 @@ def stand_in_vectors(count: int):
 @dataclass
 class Prepared:
     inputs: Inputs
-    conditions: DragConditions
+    conditions: ConditionMaps
     first_frame: np.ndarray  # uint8 [H, W, 3] at model size
     stand_in: bool  # the entity vectors are stand-ins, not DIFT features
 

@@ -7,7 +7,7 @@ resolution, capped; or the entity's own radius), pool the features inside each m
 
 - the 2D Gaussian map, float32 [F, 3, H, W] in 0..255 (:mod:`draganything.gaussian`), and
 - the entity map, [F, D, H, W] (D = 160 for DIFT), kept in its compact form (index map + embedding table,
-  :mod:`draganything.entity`) until :meth:`DragConditions.entity_map` gathers it on the consuming device.
+  :mod:`draganything.entity`) until :meth:`ConditionMaps.entity_map` gathers it on the consuming device.
 
 The defaults reproduce the official demo's inputs (320x576, 20 frames, stretch framing, "index" resampling,
 ``==255`` mask binarisation, template Gaussians, side = min(r, 50)) except the entity map's values, which are
@@ -53,7 +53,7 @@ ASPECT_TOLERANCE = 0.01
 
 
 @dataclass
-class DragConditions:
+class ConditionMaps:
     """The ControlNet's inputs for one video, plus the geometry they were built from (for previews and tests).
 
     gaussian: float32 [F, 3, H, W], 0..255. entity_index: int16 [F, H, W], -1 background, else the entity's
@@ -115,7 +115,7 @@ def build_conditions(
     side_cap: int | None | str = "scaled",
     radius_overrides: Sequence[float | None] | None = None,
     source_size: tuple[int, int] | None = None,
-) -> DragConditions:
+) -> ConditionMaps:
     """Build the ControlNet inputs. Every bad input raises :class:`DragAnythingError`.
 
     trajectories: entities in compositing order, points in source pixels.
@@ -176,14 +176,12 @@ def build_conditions(
 
     embeddings = None
     if features is not None:
-        grid = _feature_grid(features, height, width)
-        to_grid = Framing(src_w, src_h, grid[1], grid[0], framing)
-        pooled = pool_features(features, [to_grid.mask(mask).astype(np.uint8) for mask in binary], names)
-        embeddings = entity_embeddings(pooled, entity_mode)
+        _check_feature_grid(features, height, width)
+        embeddings = entity_embeddings(pool_entity_features(features, binary, framing, names), entity_mode)
     elif entity_vectors is not None:
         embeddings = entity_embeddings(entity_vectors, entity_mode)
 
-    return DragConditions(
+    return ConditionMaps(
         gaussian=controlnet_gaussian_input(maps),
         entity_index=torch.from_numpy(index),
         embeddings=embeddings,
@@ -240,6 +238,20 @@ def model_tracks(trajectories: Trajectories, to_model: Framing, num_frames: int,
     source_points, source_visible = trajectories.resampled(num_frames, resample)
     return to_model.tracks(source_points, source_visible, offframe=offframe,
                            official_rounding=gaussian_mode == "template")
+
+
+def pool_entity_features(features: torch.Tensor, masks, framing: str = "stretch",
+                         names: Sequence[str] | None = None) -> torch.Tensor:
+    """Mean of a first-frame feature map inside each entity's mask: [N, C].
+
+    features: [C, h, w] or [1, C, h, w], computed from the first frame framed to the model. masks: binary
+    [N, Hs, Ws] (or a list) at the source size. Each mask is framed onto the feature grid exactly as the frame was
+    framed onto the model, then pooled (:func:`draganything.entity.pool_features`).
+    """
+    grid_h, grid_w = features.shape[-2:]
+    source_h, source_w = np.asarray(masks[0]).shape[-2:]
+    to_grid = Framing(source_w, source_h, grid_w, grid_h, framing)
+    return pool_features(features, [to_grid.mask(mask).astype(np.uint8) for mask in masks], names)
 
 
 def _mask_list(masks, count: int) -> list[np.ndarray]:
@@ -313,7 +325,7 @@ def _source_mask(mask: np.ndarray, name: str, src_w: int, src_h: int, mode: str,
     return binary
 
 
-def _feature_grid(features: torch.Tensor, height: int, width: int) -> tuple[int, int]:
+def _check_feature_grid(features: torch.Tensor, height: int, width: int) -> None:
     if features.ndim not in (3, 4) or (features.ndim == 4 and features.shape[0] != 1):
         raise DragAnythingError("features", f"expected [1, C, h, w] or [C, h, w], got {tuple(features.shape)}",
                                 "Pass the DIFT feature map of the first frame.")
@@ -324,7 +336,6 @@ def _feature_grid(features: torch.Tensor, height: int, width: int) -> tuple[int,
             f"the feature map is {grid_w}x{grid_h}, not the {width}x{height} frame's aspect ratio",
             f"Extract the features from the first frame at the model size ({width}x{height} gives "
             f"{width // 8}x{height // 8}).")
-    return grid_h, grid_w
 
 
 def _same_aspect(width: int, height: int, frame_width: int, frame_height: int) -> bool:

@@ -7,18 +7,17 @@ import numpy as np
 import torch
 from comfy_api.latest import io, ui
 
+from ..draganything.conditions import GRAPH_FRAMING as DEFAULT_FRAMING
+from ..draganything.conditions import GRAPH_RESAMPLING as DEFAULT_RESAMPLING
 from ..draganything.errors import DragAnythingError
 from ..draganything.framing import FRAMING_MODES, Framing
+from ..draganything.resolution_free import check_entities, check_first_points, check_masks_fit
 from ..draganything.trajectory import RESAMPLE_MODES, Trajectories, parse_trajectories, to_tracks
 from ..draganything.viz import draw_tracks, gaussian_heatmap, side_by_side
 from .compat import ADVANCED
 from .conversions import first_frame_uint8, frames_uint8, masks_bool, to_image, to_mask
 from .segmentation import EntityPrompt, SamModel, segment_with_grabcut, segment_with_sam
 from .types import DragConditions, DragSam, DragTrajectories
-from .values import check_entities, check_first_points
-
-DEFAULT_RESAMPLING = "pchip"
-DEFAULT_FRAMING = "center_crop"
 
 
 def entity_prompts(trajectories: Trajectories) -> list[EntityPrompt]:
@@ -109,12 +108,7 @@ class DragAnythingTrajectories(io.ComfyNode):
         check_first_points(parsed, parsed.width, parsed.height)
         if masks is not None:
             entity_masks = masks_bool(masks)
-            if entity_masks.shape[1:] != (parsed.height, parsed.width):
-                raise DragAnythingError(
-                    "masks", f"the masks are {entity_masks.shape[2]}x{entity_masks.shape[1]} but the first frame is "
-                    f"{parsed.width}x{parsed.height}",
-                    "Make the masks on the first frame itself (a mask from Load Image without alpha is 64x64 and "
-                    "empty)")
+            check_masks_fit(entity_masks, parsed.width, parsed.height)
             info = f"{len(entity_masks)} entity masks from the masks input."
         elif frame is not None:
             entity_masks, info = segment_entities(frame, parsed, sam)

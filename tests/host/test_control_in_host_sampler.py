@@ -15,7 +15,7 @@ FRAMES, SIZE, STEPS, CFG, MIN_CFG = 2, 64, 2, 2.5, 1.0
 
 def conditions(host, num_frames=None, resampling="pchip"):
     trajectory = host.module("draganything.trajectory")
-    values = host.module("nodes.values")
+    resolution_free = host.module("draganything.resolution_free")
     entities = [
         trajectory.Entity(id="ball", points=[[20, 20], [40, 36]]),
         trajectory.Entity(id="ground", points=[[32, 56]], anchor=True),
@@ -25,7 +25,7 @@ def conditions(host, num_frames=None, resampling="pchip"):
     masks[0, 12:30, 12:30] = True
     masks[1, 48:, :] = True
     pooled = torch.randn(2, 320, generator=torch.Generator().manual_seed(3))
-    return values.ResolutionFreeConditions(trajectories, masks, pooled, resampling=resampling)
+    return resolution_free.ResolutionFreeConditions(trajectories, masks, pooled, resampling=resampling)
 
 
 def svd_conditioning():

@@ -22,7 +22,7 @@ def build(host):
     testing = host.module("draganything.testing")
     pipeline_module = host.module("draganything.pipeline")
     trajectory = host.module("draganything.trajectory")
-    values = host.module("nodes.values")
+    resolution_free = host.module("draganything.resolution_free")
 
     torch.manual_seed(0)
     unet = UNetSpatioTemporalConditionModel.from_config(host.diffusers_unet_config()).eval()
@@ -51,7 +51,7 @@ def build(host):
     masks[0, 10:28, 10:28] = True
     masks[1, 4:20, 40:60] = True
     pooled = torch.randn(2, 320, generator=torch.Generator().manual_seed(5))
-    conditions = values.ResolutionFreeConditions(
+    conditions = resolution_free.ResolutionFreeConditions(
         trajectory.Trajectories(entities, width=SIZE, height=SIZE), masks, pooled)
     return pipeline, patcher, controlnet, conditions
 
