@@ -16,6 +16,7 @@ Startup stays fast: torch, diffusers and the library's heavy modules are importe
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import warnings
@@ -61,6 +62,18 @@ def _size(text: str) -> tuple[int, int]:
     return int(parts[0]), int(parts[1])
 
 
+def _point(text: str) -> tuple[float, float]:
+    """'112,236' -> (112.0, 236.0)."""
+    parts = text.split(",")
+    try:
+        x, y = (float(part) for part in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a point like 112,236 (x,y in pixels)") from None
+    if not all(map(math.isfinite, (x, y))):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a point like 112,236 (x,y in pixels)")
+    return x, y
+
+
 def _positive_int(text: str) -> int:
     if not text.strip().isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
@@ -81,6 +94,12 @@ def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--masks", type=Path, nargs="+", metavar="PATH",
                         help="first-frame masks, one per entity in the trajectories' order, or one folder; default: "
                              "the mask files the trajectories name, next to the trajectory file or the image")
+    source.add_argument("--click", type=_point, action="append", metavar="X,Y",
+                        help="instead of --masks: make an entity's mask from a click on it (pixels of the first "
+                             "frame); give one per entity, in the trajectories' order")
+    source.add_argument("--sam", type=Path, metavar="PATH",
+                        help="segment-anything checkpoint (sam_vit_h_4b8939.pth, sam_vit_l_0b3195.pth or "
+                             "sam_vit_b_01ec64.pth) for the --click masks; without it OpenCV GrabCut makes them")
     source.add_argument("--width", type=_positive_int,
                         help="width of the frame the points were drawn on, for formats that do not store it "
                              "(default: the image's)")
@@ -219,8 +238,8 @@ class Inputs:
     image: np.ndarray  # uint8 [H, W, 3] at the source size
     image_path: Path
     trajectories: Trajectories
-    masks: list[np.ndarray]  # one per entity, as read from its file
-    mask_paths: list[Path]
+    masks: list[np.ndarray]  # one per entity, as read from its file or segmented from its click
+    mask_notes: list[str]  # where each mask came from
     num_frames: int
     resample: str
 
@@ -327,11 +346,45 @@ def load_inputs(args: argparse.Namespace) -> Inputs:
         folders = list(dict.fromkeys([args.trajectories.parent, args.image.parent]))
 
     _check_aspect(trajectories, image)
-    mask_paths = _mask_paths(args.masks, trajectories, folders, image_path)
-    masks = [read_mask(path) for path in mask_paths]
+    if args.click:
+        masks, mask_notes = _click_masks(args, image, trajectories)
+    else:
+        if args.sam is not None:
+            raise DragAnythingError("--sam", "it segments the --click masks, and no --click was given",
+                                    "Give one --click X,Y per entity, or drop --sam")
+        mask_paths = _mask_paths(args.masks, trajectories, folders, image_path)
+        masks, mask_notes = [read_mask(path) for path in mask_paths], [f"mask {path.name}" for path in mask_paths]
     num_frames = args.frames or trajectories.num_frames or default_frames
     resample = resolve_resample_mode(trajectories, num_frames, args.resample)
-    return Inputs(image, image_path, trajectories, masks, mask_paths, num_frames, resample)
+    return Inputs(image, image_path, trajectories, masks, mask_notes, num_frames, resample)
+
+
+def _click_masks(args: argparse.Namespace, image, trajectories) -> tuple[list, list[str]]:
+    """One mask per entity, segmented on the first frame from its --click (SAM with --sam, else GrabCut)."""
+    from dataclasses import replace
+
+    from .segmentation import load_sam, segment_entities
+    from .trajectory import Click
+
+    entities = list(trajectories)
+    if args.masks:
+        raise DragAnythingError("--click", "it does not go with --masks", "Give masks as files or as clicks")
+    if len(args.click) != len(entities):
+        raise DragAnythingError(
+            "--click", f"{len(args.click)} click(s) for {len(entities)} entities "
+            f"({', '.join(entity.id for entity in entities)})",
+            "Give one --click X,Y per entity, on the entity, in the trajectories' order")
+    height, width = image.shape[:2]
+    for x, y in args.click:
+        if not (0 <= x < width and 0 <= y < height):
+            raise DragAnythingError("--click", f"({x:g}, {y:g}) lies outside the {width}x{height} first frame",
+                                    "Click on the entity, in pixels of the first frame")
+    clicked = replace(trajectories, entities=[replace(entity, clicks=[Click(x, y)], box=None)
+                                              for entity, (x, y) in zip(entities, args.click)])
+    sam = None if args.sam is None else load_sam(args.sam, "--sam")
+    masks, _ = segment_entities(image, clicked, sam, _device(args.device) if sam is not None else "cpu")
+    method = "GrabCut" if sam is None else f"SAM {sam.architecture}"
+    return list(masks), [f"mask from the click ({x:g}, {y:g}) by {method}" for x, y in args.click]
 
 
 def _check_aspect(trajectories, image) -> None:
@@ -456,10 +509,10 @@ def _describe(prepared: Prepared, args: argparse.Namespace) -> list[str]:
     lines = [f"{len(inputs.trajectories)} entities, {conditions.num_frames} frames at {width}x{height}, "
              f"{args.framing} framing, {inputs.resample} resampling, {args.gaussian_mode} Gaussians, "
              f"{args.entity_mode} entity map"]
-    for entity, side, mask in zip(inputs.trajectories, conditions.sides, inputs.mask_paths, strict=True):
+    for entity, side, note in zip(inputs.trajectories, conditions.sides, inputs.mask_notes, strict=True):
         kind = "anchor (holds still)" if entity.anchor else f"{len(entity.points)} point(s)"
         label = f" {entity.label!r}" if entity.label and entity.label != entity.id else ""
-        lines.append(f"  {entity.id}{label}: {kind}, radius {int(side)} px, mask {mask.name}")
+        lines.append(f"  {entity.id}{label}: {kind}, radius {int(side)} px, {note}")
     return lines
 
 

@@ -48,8 +48,8 @@ from ..draganything.conditions import (
 from ..draganything.entity import inscribed_circle, side_cap
 from ..draganything.errors import DragAnythingError
 from ..draganything.framing import FRAMING_MODES, Framing
+from ..draganything.segmentation import EntityPrompt, build_sam, predict_mask, segment_with_grabcut, unwrap_checkpoint
 from .folders import SAM_FOLDER
-from .segmentation import EntityPrompt, segment_with_grabcut
 
 ROUTE_PREFIX = "/draganything/editor"
 
@@ -223,18 +223,13 @@ class SamService:
                     self._embeddings.move_to_end(key)
                     predictor.features, predictor.original_size, predictor.input_size = cached
                     predictor.is_image_set = True
-                candidates, scores, _ = predictor.predict(
-                    point_coords=prompt.points if len(prompt.points) else None,
-                    point_labels=prompt.labels if len(prompt.labels) else None,
-                    box=prompt.box, multimask_output=True)
-            return candidates[int(np.argmax(scores))].astype(bool), f"SAM {sam.architecture} ({sam.file_name})", reused
+                mask = predict_mask(predictor, prompt)
+            return mask, f"SAM {sam.architecture} ({sam.file_name})", reused
 
     def _load(self, model_name: str):
         if self._sam is not None and self._model_name == model_name:
             return self._sam
         import comfy.utils
-
-        from .segmentation import build_sam, unwrap_checkpoint
 
         path = folder_paths.get_full_path(SAM_FOLDER, model_name)
         if path is None:
@@ -295,7 +290,11 @@ def compute_mask(body: dict) -> dict:
         try:
             mask, method, embedding_cached = SAM.segment(sam_name, path, image, prompt)
         except Exception as error:  # any SAM failure leaves the editor working on the fallback
-            log.warning("DragAnything editor: SAM failed, using GrabCut: %s", error, exc_info=True)
+            # One line: a missing or unusable checkpoint is the user's to fix, and the note tells them; only an
+            # unexpected failure keeps its traceback, at debug level.
+            log.warning("DragAnything editor: SAM failed, using GrabCut: %s", error)
+            if not isinstance(error, (BadRequest, DragAnythingError, ImportError, OSError)):
+                log.debug("DragAnything editor: SAM failure", exc_info=True)
             note = f"SAM failed ({error}); used the GrabCut fallback"
     if mask is None:
         # segment_with_grabcut works on its own small copy, so a click answers in about a second on a CPU.

@@ -8,6 +8,7 @@ import base64
 import io
 import json
 import shutil
+import time
 import uuid
 
 import numpy as np
@@ -189,11 +190,20 @@ def test_negative_clicks_alone_are_refused_by_the_fallback(server):
             "negative")
 
 
-def test_a_failing_sam_leaves_the_fallback_working(server):
+def test_a_failing_sam_leaves_the_fallback_working_and_logs_one_line(server):
+    logged = len(server.log())
     body = post(server, "mask", {"image": "draganything_fish.jpg", "clicks": [{"x": 366, "y": 325}],
                                  "sam": "no_such_checkpoint.pth"}).json()
     assert body["method"] == "GrabCut" and "SAM failed" in body["note"]
     assert decode_mask(body)[325, 366]
+    # The server log says it once, in one line, with no traceback.
+    deadline = time.monotonic() + 10
+    while "SAM failed" not in server.log()[logged:] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    new = server.log()[logged:]
+    lines = [line for line in new.splitlines() if "SAM failed" in line]
+    assert len(lines) == 1 and "no_such_checkpoint.pth" in lines[0], new
+    assert "Traceback" not in new, new
 
 
 def test_the_server_keeps_serving_after_bad_requests(server):

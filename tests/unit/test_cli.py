@@ -155,6 +155,65 @@ def test_conditions_explicit_files_and_a_mask_folder(example_copy, tmp_path, cap
     assert np.array_equal(first["gaussian"], second["gaussian"])
 
 
+# One click per entity of the example, in its order (road, car, balloon), where a user would click on each.
+EXAMPLE_CLICKS = ["470,296", "105,224", "440,104"]
+
+
+def click_args(*clicks):
+    return [part for click in clicks for part in ("--click", click)]
+
+
+def test_conditions_makes_the_masks_from_clicks(tmp_path, capsys):
+    from draganything.conditions import build_conditions
+    from draganything.segmentation import EntityPrompt, segment_with_grabcut
+    from draganything.trajectory import load_trajectories
+
+    status, out, err = run(capsys, "conditions", "--example", *click_args(*EXAMPLE_CLICKS), "--out", tmp_path / "c")
+    assert status == cli.EXIT_OK, err
+    assert "car: 4 point(s), radius" in out and "mask from the click (105, 224) by GrabCut" in out
+    clicked = np.load(tmp_path / "c" / "conditions.npz")
+    # The maps are built on exactly the masks GrabCut makes from those clicks...
+    image = np.asarray(Image.open(EXAMPLE_IMAGE).convert("RGB"))
+    prompts = [EntityPrompt(np.array([[float(v) for v in click.split(",")]]), np.ones(1, int)) for click in EXAMPLE_CLICKS]
+    trajectories = load_trajectories(EXAMPLE_TRAJECTORIES)
+    expected = build_conditions(trajectories, list(segment_with_grabcut(image, prompts)), num_frames=EXAMPLE_FRAMES,
+                                resample="time")
+    assert clicked["sides"].tolist() == expected.sides.tolist()
+    # ...the car's about as large as with the scene's own mask (how well GrabCut does is tested with it).
+    status, _, err = run(capsys, "conditions", "--example", "--out", tmp_path / "m")
+    assert status == cli.EXIT_OK, err
+    shipped = np.load(tmp_path / "m" / "conditions.npz")
+    assert abs(int(clicked["sides"][1]) - int(shipped["sides"][1])) <= 0.25 * shipped["sides"][1]
+    assert clicked["entity_index"][0, 236, 112] == 1 and clicked["entity_index"][0, 104, 440] == 2
+
+
+@pytest.mark.parametrize("extra, fragments", [
+    (click_args("112,236"), ["--click", "1 click(s) for 3 entities", "road, car, balloon"]),
+    (click_args("470,296", "112,236", "900,104"), ["--click", "(900, 104) lies outside the 576x320"]),
+    (click_args(*EXAMPLE_CLICKS) + ["--masks", "m.png"], ["--click", "--masks"]),
+    (["--sam", "sam_vit_b_01ec64.pth"], ["--sam", "--click"]),
+    (click_args(*EXAMPLE_CLICKS) + ["--sam", "missing_sam.pth"], ["--sam", "no file", "sam_vit_b_01ec64.pth"]),
+])
+def test_bad_clicks_are_refused(tmp_path, capsys, extra, fragments):
+    status, _, err = run(capsys, "conditions", "--example", *extra, "--out", tmp_path)
+    assert_bad_input(status, err, *fragments)
+
+
+@pytest.mark.slow
+def test_conditions_makes_the_masks_with_sam_from_clicks(tmp_path, capsys):
+    import torch
+    from segment_anything import sam_model_registry
+
+    torch.manual_seed(0)
+    torch.save(sam_model_registry["vit_b"]().state_dict(), tmp_path / "sam_vit_b_random.pth")
+    status, out, err = run(capsys, "conditions", "--example", *click_args(*EXAMPLE_CLICKS), "--sam",
+                           tmp_path / "sam_vit_b_random.pth", "--frames", "3", "--out", tmp_path / "out")
+    # Random weights make arbitrary (small) masks; what matters here is that SAM made them from the clicks.
+    assert status == cli.EXIT_OK, err
+    assert "mask from the click (105, 224) by SAM vit_b" in out
+    assert np.load(tmp_path / "out" / "conditions.npz")["sides"].min() > 0
+
+
 def test_conditions_reads_kjnodes_coordinates_with_unnamed_masks(example_copy, tmp_path, capsys):
     # KJNodes: a list of tracks of {"x", "y"}; no masks named, so a folder of exactly one mask per track.
     tracks = [[{"x": 112, "y": 236}, {"x": 340, "y": 235}], [{"x": 440, "y": 104}, {"x": 352, "y": 66}]]
@@ -340,6 +399,8 @@ def test_unknown_device(tmp_path, capsys):
     ["conditions", "--example", "--size", "576by320", "--out", "x"],
     ["conditions", "--example", "--frames", "0", "--out", "x"],
     ["conditions", "--example", "--framing", "zoom", "--out", "x"],
+    ["conditions", "--example", "--click", "112", "--out", "x"],
+    ["conditions", "--example", "--click", "a,b", "--out", "x"],
 ])
 def test_bad_command_lines_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
