@@ -236,7 +236,6 @@ class Inputs:
     """What the user pointed at, loaded: the first frame, its trajectories and one mask per entity."""
 
     image: np.ndarray  # uint8 [H, W, 3] at the source size
-    image_path: Path
     trajectories: Trajectories
     masks: list[np.ndarray]  # one per entity, as read from its file or segmented from its click
     mask_notes: list[str]  # where each mask came from
@@ -356,7 +355,7 @@ def load_inputs(args: argparse.Namespace) -> Inputs:
         masks, mask_notes = [read_mask(path) for path in mask_paths], [f"mask {path.name}" for path in mask_paths]
     num_frames = args.frames or trajectories.num_frames or default_frames
     resample = resolve_resample_mode(trajectories, num_frames, args.resample)
-    return Inputs(image, image_path, trajectories, masks, mask_notes, num_frames, resample)
+    return Inputs(image, trajectories, masks, mask_notes, num_frames, resample)
 
 
 def _click_masks(args: argparse.Namespace, image, trajectories) -> tuple[list, list[str]]:
@@ -580,12 +579,7 @@ def run_generate(args: argparse.Namespace) -> int:
 
     from . import viz
 
-    try:
-        from .pipeline import SIZE_MULTIPLE, load_pipeline
-    except ImportError as error:
-        raise DragAnythingError("generate", f"the headless pipeline cannot be imported ({error})",
-                                "Install the package's dependencies (diffusers, transformers); `conditions` works "
-                                "without them") from None
+    from .pipeline import SIZE_MULTIPLE, load_pipeline
 
     width, height = args.size
     if width % SIZE_MULTIPLE or height % SIZE_MULTIPLE:
@@ -630,22 +624,16 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    try:
-        from .tiny import run_demo as tiny_demo
-    except ImportError:
-        raise DragAnythingError("demo", "the tiny demo model is not part of this installation",
-                                "Update the package; `conditions --example` works without it") from None
+    from .tiny import run_demo as tiny_demo
+
     path = tiny_demo(args.out, seed=args.seed, steps=args.steps, device=args.device)
     print(f"wrote {path}")
     return EXIT_OK
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    try:
-        from .metrics import evaluate
-    except ImportError:
-        raise DragAnythingError("evaluate", "the evaluation code is not part of this installation",
-                                "Update the package") from None
+    from .metrics import evaluate
+
     table = evaluate(args.out, num_videos=args.videos, seed=args.seed, device=args.device,
                      num_inference_steps=args.steps, gaussian_only_controlnet=args.gaussian_only_controlnet)
     print(table.to_markdown())

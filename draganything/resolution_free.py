@@ -27,7 +27,6 @@ class EntityEmbeddings:
     """Per-entity features mean-pooled inside each mask: [N, C] float32 on the CPU (C = 320 for SD-1.5 DIFT)."""
 
     pooled: torch.Tensor
-    info: str
 
 
 def embed_entities(frame: np.ndarray, masks: np.ndarray, width: int, height: int, framing: str,

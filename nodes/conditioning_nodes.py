@@ -67,7 +67,7 @@ class DragAnythingEntityEmbeddings(io.ComfyNode):
         pooled = embed_entities(first_frame_uint8(image), masks_bool(masks), width, height, framing,
                                 lambda framed: host_dift_features(model, clip, vae, framed, generator, timestep,
                                                                   ensemble_size))
-        return io.NodeOutput(EntityEmbeddings(pooled, f"{len(pooled)} entities, seed {seed}"))
+        return io.NodeOutput(EntityEmbeddings(pooled))
 
 
 class DragAnythingConditions(io.ComfyNode):

@@ -129,4 +129,4 @@ class DragAnythingTinyEntityEmbeddings(io.ComfyNode):
         pooled = embed_entities(first_frame_uint8(image), masks_bool(masks), width, height, framing,
                                 lambda framed: entity_encoder.features(framed, generator, timestep, ensemble_size))
         comfy.model_management.soft_empty_cache()
-        return io.NodeOutput(EntityEmbeddings(pooled, f"{len(pooled)} entities, seed {seed}"))
+        return io.NodeOutput(EntityEmbeddings(pooled))
