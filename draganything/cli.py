@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import DragAnythingError
-from .framing import FRAMING_MODES
+from .framing import FRAMING_MODES, MODEL_FRAMES, MODEL_HEIGHT, MODEL_WIDTH
 from .trajectory import RESAMPLE_CHOICES, resolve_resample_mode
 
 if TYPE_CHECKING:  # imported for real inside the commands, to keep startup fast
@@ -40,10 +40,9 @@ EXIT_USAGE = 2
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 
-DEFAULT_SIZE = (576, 320)
 # Frame count when the trajectory file does not state one: the released SVD img2vid model's (and the official
 # gradio UI's) 14; an official demo folder gets demo.py's 20.
-DEFAULT_FRAMES = 14
+DEFAULT_FRAMES = MODEL_FRAMES
 OFFICIAL_DEMO_FRAMES = 20
 MASK_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 # Stand-in entity vectors when no DIFT model is given: seeded random unit vectors, one per entity.
@@ -106,8 +105,8 @@ def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--height", type=_positive_int, help="height of that frame (default: the image's)")
 
     maps = parser.add_argument_group("conditioning")
-    maps.add_argument("--size", type=_size, default=DEFAULT_SIZE, metavar="WxH",
-                      help="model resolution, width x height (default: 576x320)")
+    maps.add_argument("--size", type=_size, default=(MODEL_WIDTH, MODEL_HEIGHT), metavar="WxH",
+                      help=f"model resolution, width x height (default: {MODEL_WIDTH}x{MODEL_HEIGHT})")
     maps.add_argument("--frames", type=_positive_int,
                       help=f"frame count (default: the trajectory file's, else {DEFAULT_FRAMES}; "
                            f"{OFFICIAL_DEMO_FRAMES} for --demo-folder)")

@@ -35,12 +35,10 @@ from .entity import (
     pool_features,
 )
 from .errors import DragAnythingError, check_choice, check_positive_int
-from .framing import Framing
+from .framing import MODEL_HEIGHT, MODEL_WIDTH, Framing
 from .gaussian import GAUSSIAN_MODES, controlnet_gaussian_input, gaussian_maps
 from .trajectory import Trajectories
 
-# The released model's frame size.
-MODEL_WIDTH, MODEL_HEIGHT = 576, 320
 # The ComfyUI graph's defaults, which its editor previews with (build_conditions and the command line default to
 # the official demo's stretch instead): the host's SVD conditioning node centre-crops the first frame, and paths
 # drawn by hand are spread over the frames like the official drawing UI's.

@@ -22,6 +22,9 @@ from .errors import DragAnythingError, check_choice, check_positive_int
 from .trajectory import apply_offframe
 
 FRAMING_MODES = ("stretch", "center_crop")
+# The released model's video (SVD img2vid): its frame size, the default model frame everywhere, and frame count.
+MODEL_WIDTH, MODEL_HEIGHT = 576, 320
+MODEL_FRAMES = 14
 MASK_INTERPOLATIONS = ("linear", "nearest")
 
 

@@ -7,11 +7,12 @@ from comfy_api.latest import io
 
 from ..draganything.conditions import GRAPH_FRAMING as DEFAULT_FRAMING
 from ..draganything.conditions import GRAPH_RESAMPLING as DEFAULT_RESAMPLING
-from ..draganything.conditions import MODEL_HEIGHT as OFFICIAL_HEIGHT
-from ..draganything.conditions import MODEL_WIDTH as OFFICIAL_WIDTH
 from ..draganything.entity import EMBEDDING_MODES
 from ..draganything.features import DIFT_ENSEMBLE_SIZE, DIFT_TIMESTEP
 from ..draganything.framing import FRAMING_MODES
+from ..draganything.framing import MODEL_FRAMES as OFFICIAL_FRAMES
+from ..draganything.framing import MODEL_HEIGHT as OFFICIAL_HEIGHT
+from ..draganything.framing import MODEL_WIDTH as OFFICIAL_WIDTH
 from ..draganything.resolution_free import (
     EntityEmbeddings,
     ResolutionFreeConditions,
@@ -26,7 +27,6 @@ from .conversions import first_frame_uint8, masks_bool, to_image
 from .host_features import host_dift_features
 from .types import DragConditions, DragEmbeddings, DragTrajectories
 
-OFFICIAL_FRAMES = 14
 MAX_SEED = 0xFFFFFFFFFFFFFFFF
 
 

@@ -39,15 +39,13 @@ from ..draganything import gaussian, trajectory, viz
 from ..draganything.conditions import (
     GRAPH_FRAMING,
     GRAPH_RESAMPLING,
-    MODEL_HEIGHT,
-    MODEL_WIDTH,
     MapRadii,
     map_radii,
     model_tracks,
 )
 from ..draganything.entity import inscribed_circle, side_cap
 from ..draganything.errors import DragAnythingError
-from ..draganything.framing import FRAMING_MODES, Framing
+from ..draganything.framing import FRAMING_MODES, MODEL_FRAMES, MODEL_HEIGHT, MODEL_WIDTH, Framing
 from ..draganything.segmentation import EntityPrompt, build_sam, predict_mask, segment_with_grabcut, unwrap_checkpoint
 from .folders import SAM_FOLDER
 
@@ -337,7 +335,7 @@ class MapRequest:
 
 def _map_request(body: dict) -> MapRequest:
     parsed = _parse_value(body)
-    num_frames = _int_field(body, "num_frames", parsed.num_frames or 14, 1, MAX_FRAMES)
+    num_frames = _int_field(body, "num_frames", parsed.num_frames or MODEL_FRAMES, 1, MAX_FRAMES)
     mode = _choice_field(body, "mode", GRAPH_RESAMPLING, trajectory.RESAMPLE_CHOICES)
     framing = _choice_field(body, "framing", GRAPH_FRAMING, FRAMING_MODES)
     model_width = _int_field(body, "model_width", MODEL_WIDTH, 8, MAX_MODEL_SIDE)
