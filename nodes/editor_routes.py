@@ -6,8 +6,11 @@ else a 500 with the same shape. Parsing, resampling, Gaussian maps and segmentat
 so the editor draws exactly what the nodes compute.
 
 - POST /draganything/editor/preview   the trajectory value (any accepted format) -> the pack's JSON document,
-                                      every entity's track resampled to the frame count, and its colour.
-- POST /draganything/editor/gaussian  the same value + a frame index -> RGBA PNG of the Gaussian map at frame k.
+                                      every entity's track resampled to the frame count, its colour, and the
+                                      radius its maps will get (conditions.map_radii, in picture pixels).
+- POST /draganything/editor/gaussian  the same value + a frame index -> RGBA PNG of the Gaussian map at frame k,
+                                      built at the model's size as build_conditions builds it, laid back onto
+                                      the picture.
 - POST /draganything/editor/mask      an input/temp image name + clicks/box -> the entity mask (PNG data URL),
                                       its inscribed radius and how it was made (SAM, or GrabCut as the fallback).
 
