@@ -134,10 +134,10 @@ def resolution_free_conditions(width: int, height: int, seed: int = 0):
     """The pack's conditions value for the benchmark scene (source frame = model frame, random pooled DIFT)."""
     from fullsize import ENTITY_CHANNELS, scene_entities, scene_masks
 
-    values = pack_module("nodes.values")
+    resolution_free = pack_module("draganything.resolution_free")
     trajectory = pack_module("draganything.trajectory")
     entities = [trajectory.Entity(id=entity.id, points=entity.points, anchor=entity.anchor)
                 for entity in scene_entities(height, width)]
     pooled = torch.randn(2, 2 * ENTITY_CHANNELS, generator=torch.Generator().manual_seed(seed))
-    return values.ResolutionFreeConditions(trajectory.Trajectories(entities, width=width, height=height),
+    return resolution_free.ResolutionFreeConditions(trajectory.Trajectories(entities, width=width, height=height),
                                            scene_masks(height, width), pooled)

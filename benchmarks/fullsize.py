@@ -133,7 +133,7 @@ def scene_entities(height: int, width: int, num_frames: int | None = None):
 
 
 def scene(height: int, width: int, num_frames: int, seed: int = 0):
-    """The scene as the library's :class:`draganything.conditions.DragConditions` (random pooled DIFT vectors;
+    """The scene as the library's :class:`draganything.conditions.ConditionMaps` (random pooled DIFT vectors;
     feature extraction is not part of sampling)."""
     from draganything.conditions import build_conditions
     from draganything.trajectory import Trajectories

@@ -16,6 +16,7 @@ Startup stays fast: torch, diffusers and the library's heavy modules are importe
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import warnings
@@ -24,11 +25,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import DragAnythingError
+from .framing import FRAMING_MODES, MODEL_FRAMES, MODEL_HEIGHT, MODEL_WIDTH
+from .trajectory import RESAMPLE_CHOICES, resolve_resample_mode
 
 if TYPE_CHECKING:  # imported for real inside the commands, to keep startup fast
     import numpy as np
 
-    from .conditions import DragConditions
+    from .conditions import ConditionMaps
     from .trajectory import Trajectories
 
 EXIT_OK = 0
@@ -37,12 +40,10 @@ EXIT_USAGE = 2
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 
-DEFAULT_SIZE = (576, 320)
 # Frame count when the trajectory file does not state one: the released SVD img2vid model's (and the official
 # gradio UI's) 14; an official demo folder gets demo.py's 20.
-DEFAULT_FRAMES = 14
+DEFAULT_FRAMES = MODEL_FRAMES
 OFFICIAL_DEMO_FRAMES = 20
-RESAMPLE_CHOICES = ("auto", "index", "pchip", "arc_length", "time")
 MASK_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 # Stand-in entity vectors when no DIFT model is given: seeded random unit vectors, one per entity.
 STAND_IN_SEED = 0
@@ -58,6 +59,18 @@ def _size(text: str) -> tuple[int, int]:
     if len(parts) != 2 or not all(part.strip().isdigit() and int(part) > 0 for part in parts):
         raise argparse.ArgumentTypeError(f"{text!r} is not a size like 576x320 (width x height in pixels)")
     return int(parts[0]), int(parts[1])
+
+
+def _point(text: str) -> tuple[float, float]:
+    """'112,236' -> (112.0, 236.0)."""
+    parts = text.split(",")
+    try:
+        x, y = (float(part) for part in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a point like 112,236 (x,y in pixels)") from None
+    if not all(map(math.isfinite, (x, y))):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a point like 112,236 (x,y in pixels)")
+    return x, y
 
 
 def _positive_int(text: str) -> int:
@@ -80,18 +93,24 @@ def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--masks", type=Path, nargs="+", metavar="PATH",
                         help="first-frame masks, one per entity in the trajectories' order, or one folder; default: "
                              "the mask files the trajectories name, next to the trajectory file or the image")
+    source.add_argument("--click", type=_point, action="append", metavar="X,Y",
+                        help="instead of --masks: make an entity's mask from a click on it (pixels of the first "
+                             "frame); give one per entity, in the trajectories' order")
+    source.add_argument("--sam", type=Path, metavar="PATH",
+                        help="segment-anything checkpoint (sam_vit_h_4b8939.pth, sam_vit_l_0b3195.pth or "
+                             "sam_vit_b_01ec64.pth) for the --click masks; without it OpenCV GrabCut makes them")
     source.add_argument("--width", type=_positive_int,
                         help="width of the frame the points were drawn on, for formats that do not store it "
                              "(default: the image's)")
     source.add_argument("--height", type=_positive_int, help="height of that frame (default: the image's)")
 
     maps = parser.add_argument_group("conditioning")
-    maps.add_argument("--size", type=_size, default=DEFAULT_SIZE, metavar="WxH",
-                      help="model resolution, width x height (default: 576x320)")
+    maps.add_argument("--size", type=_size, default=(MODEL_WIDTH, MODEL_HEIGHT), metavar="WxH",
+                      help=f"model resolution, width x height (default: {MODEL_WIDTH}x{MODEL_HEIGHT})")
     maps.add_argument("--frames", type=_positive_int,
                       help=f"frame count (default: the trajectory file's, else {DEFAULT_FRAMES}; "
                            f"{OFFICIAL_DEMO_FRAMES} for --demo-folder)")
-    maps.add_argument("--framing", choices=("stretch", "center_crop"), default="stretch",
+    maps.add_argument("--framing", choices=FRAMING_MODES, default="stretch",
                       help="how the first frame becomes the model frame: stretch (the official demo) or "
                            "center_crop (ComfyUI's SVD conditioning node); points and masks follow (default: stretch)")
     maps.add_argument("--resample", choices=RESAMPLE_CHOICES, default="auto",
@@ -216,10 +235,9 @@ class Inputs:
     """What the user pointed at, loaded: the first frame, its trajectories and one mask per entity."""
 
     image: np.ndarray  # uint8 [H, W, 3] at the source size
-    image_path: Path
     trajectories: Trajectories
-    masks: list[np.ndarray]  # one per entity, as read from its file
-    mask_paths: list[Path]
+    masks: list[np.ndarray]  # one per entity, as read from its file or segmented from its click
+    mask_notes: list[str]  # where each mask came from
     num_frames: int
     resample: str
 
@@ -286,17 +304,6 @@ def _mask_paths(masks: list[Path] | None, trajectories, folders: list[Path], ima
     return [_named_mask(entity, folders) for entity in entities]
 
 
-def _auto_resample(trajectories, num_frames: int) -> str:
-    """time for time-stamped tracks that fit the video; index for one point per frame (official files); else
-    arc_length (constant speed through the points)."""
-    moving = [entity for entity in trajectories if not entity.anchor and len(entity.points) > 1]
-    if moving and all(entity.frames is not None for entity in moving):
-        return "time" if all(entity.frames[-1] < num_frames for entity in moving) else "arc_length"
-    if trajectories.num_frames in (None, num_frames) and all(len(entity.points) >= num_frames for entity in moving):
-        return "index"
-    return "arc_length"
-
-
 def load_inputs(args: argparse.Namespace) -> Inputs:
     """Resolve --example / --demo-folder / --image + --trajectories + --masks into loaded inputs."""
     from .entity import read_mask
@@ -337,11 +344,45 @@ def load_inputs(args: argparse.Namespace) -> Inputs:
         folders = list(dict.fromkeys([args.trajectories.parent, args.image.parent]))
 
     _check_aspect(trajectories, image)
-    mask_paths = _mask_paths(args.masks, trajectories, folders, image_path)
-    masks = [read_mask(path) for path in mask_paths]
+    if args.click:
+        masks, mask_notes = _click_masks(args, image, trajectories)
+    else:
+        if args.sam is not None:
+            raise DragAnythingError("--sam", "it segments the --click masks, and no --click was given",
+                                    "Give one --click X,Y per entity, or drop --sam")
+        mask_paths = _mask_paths(args.masks, trajectories, folders, image_path)
+        masks, mask_notes = [read_mask(path) for path in mask_paths], [f"mask {path.name}" for path in mask_paths]
     num_frames = args.frames or trajectories.num_frames or default_frames
-    resample = _auto_resample(trajectories, num_frames) if args.resample == "auto" else args.resample
-    return Inputs(image, image_path, trajectories, masks, mask_paths, num_frames, resample)
+    resample = resolve_resample_mode(trajectories, num_frames, args.resample)
+    return Inputs(image, trajectories, masks, mask_notes, num_frames, resample)
+
+
+def _click_masks(args: argparse.Namespace, image, trajectories) -> tuple[list, list[str]]:
+    """One mask per entity, segmented on the first frame from its --click (SAM with --sam, else GrabCut)."""
+    from dataclasses import replace
+
+    from .segmentation import load_sam, segment_entities
+    from .trajectory import Click
+
+    entities = list(trajectories)
+    if args.masks:
+        raise DragAnythingError("--click", "it does not go with --masks", "Give masks as files or as clicks")
+    if len(args.click) != len(entities):
+        raise DragAnythingError(
+            "--click", f"{len(args.click)} click(s) for {len(entities)} entities "
+            f"({', '.join(entity.id for entity in entities)})",
+            "Give one --click X,Y per entity, on the entity, in the trajectories' order")
+    height, width = image.shape[:2]
+    for x, y in args.click:
+        if not (0 <= x < width and 0 <= y < height):
+            raise DragAnythingError("--click", f"({x:g}, {y:g}) lies outside the {width}x{height} first frame",
+                                    "Click on the entity, in pixels of the first frame")
+    clicked = replace(trajectories, entities=[replace(entity, clicks=[Click(x, y)], box=None)
+                                              for entity, (x, y) in zip(entities, args.click)])
+    sam = None if args.sam is None else load_sam(args.sam, "--sam")
+    masks, _ = segment_entities(image, clicked, sam, _device(args.device) if sam is not None else "cpu")
+    method = "GrabCut" if sam is None else f"SAM {sam.architecture}"
+    return list(masks), [f"mask from the click ({x:g}, {y:g}) by {method}" for x, y in args.click]
 
 
 def _check_aspect(trajectories, image) -> None:
@@ -422,7 +463,7 @@ def stand_in_vectors(count: int):
 @dataclass
 class Prepared:
     inputs: Inputs
-    conditions: DragConditions
+    conditions: ConditionMaps
     first_frame: np.ndarray  # uint8 [H, W, 3] at model size
     stand_in: bool  # the entity vectors are stand-ins, not DIFT features
 
@@ -466,10 +507,10 @@ def _describe(prepared: Prepared, args: argparse.Namespace) -> list[str]:
     lines = [f"{len(inputs.trajectories)} entities, {conditions.num_frames} frames at {width}x{height}, "
              f"{args.framing} framing, {inputs.resample} resampling, {args.gaussian_mode} Gaussians, "
              f"{args.entity_mode} entity map"]
-    for entity, side, mask in zip(inputs.trajectories, conditions.sides, inputs.mask_paths, strict=True):
+    for entity, side, note in zip(inputs.trajectories, conditions.sides, inputs.mask_notes, strict=True):
         kind = "anchor (holds still)" if entity.anchor else f"{len(entity.points)} point(s)"
         label = f" {entity.label!r}" if entity.label and entity.label != entity.id else ""
-        lines.append(f"  {entity.id}{label}: {kind}, radius {int(side)} px, mask {mask.name}")
+        lines.append(f"  {entity.id}{label}: {kind}, radius {int(side)} px, {note}")
     return lines
 
 
@@ -537,12 +578,7 @@ def run_generate(args: argparse.Namespace) -> int:
 
     from . import viz
 
-    try:
-        from .pipeline import SIZE_MULTIPLE, load_pipeline
-    except ImportError as error:
-        raise DragAnythingError("generate", f"the headless pipeline cannot be imported ({error})",
-                                "Install the package's dependencies (diffusers, transformers); `conditions` works "
-                                "without them") from None
+    from .pipeline import SIZE_MULTIPLE, load_pipeline
 
     width, height = args.size
     if width % SIZE_MULTIPLE or height % SIZE_MULTIPLE:
@@ -587,22 +623,16 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    try:
-        from .tiny import run_demo as tiny_demo
-    except ImportError:
-        raise DragAnythingError("demo", "the tiny demo model is not part of this installation",
-                                "Update the package; `conditions --example` works without it") from None
+    from .tiny import run_demo as tiny_demo
+
     path = tiny_demo(args.out, seed=args.seed, steps=args.steps, device=args.device)
     print(f"wrote {path}")
     return EXIT_OK
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    try:
-        from .metrics import evaluate
-    except ImportError:
-        raise DragAnythingError("evaluate", "the evaluation code is not part of this installation",
-                                "Update the package") from None
+    from .metrics import evaluate
+
     table = evaluate(args.out, num_videos=args.videos, seed=args.seed, device=args.device,
                      num_inference_steps=args.steps, gaussian_only_controlnet=args.gaussian_only_controlnet)
     print(table.to_markdown())

@@ -7,7 +7,7 @@ resolution, capped; or the entity's own radius), pool the features inside each m
 
 - the 2D Gaussian map, float32 [F, 3, H, W] in 0..255 (:mod:`draganything.gaussian`), and
 - the entity map, [F, D, H, W] (D = 160 for DIFT), kept in its compact form (index map + embedding table,
-  :mod:`draganything.entity`) until :meth:`DragConditions.entity_map` gathers it on the consuming device.
+  :mod:`draganything.entity`) until :meth:`ConditionMaps.entity_map` gathers it on the consuming device.
 
 The defaults reproduce the official demo's inputs (320x576, 20 frames, stretch framing, "index" resampling,
 ``==255`` mask binarisation, template Gaussians, side = min(r, 50)) except the entity map's values, which are
@@ -19,6 +19,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -34,9 +35,15 @@ from .entity import (
     pool_features,
 )
 from .errors import DragAnythingError, check_choice, check_positive_int
-from .framing import Framing
+from .framing import MODEL_HEIGHT, MODEL_WIDTH, Framing
 from .gaussian import GAUSSIAN_MODES, controlnet_gaussian_input, gaussian_maps
 from .trajectory import Trajectories
+
+# The ComfyUI graph's defaults, which its editor previews with (build_conditions and the command line default to
+# the official demo's stretch instead): the host's SVD conditioning node centre-crops the first frame, and paths
+# drawn by hand are spread over the frames like the official drawing UI's.
+GRAPH_FRAMING = "center_crop"
+GRAPH_RESAMPLING = "pchip"
 
 # A mask or feature map whose aspect ratio differs from the frame's by more than this (relative) is refused:
 # placing it on the frame would be a guess.
@@ -44,7 +51,7 @@ ASPECT_TOLERANCE = 0.01
 
 
 @dataclass
-class DragConditions:
+class ConditionMaps:
     """The ControlNet's inputs for one video, plus the geometry they were built from (for previews and tests).
 
     gaussian: float32 [F, 3, H, W], 0..255. entity_index: int16 [F, H, W], -1 background, else the entity's
@@ -93,8 +100,8 @@ def build_conditions(
     features: torch.Tensor | None = None,
     *,
     entity_vectors: torch.Tensor | None = None,
-    height: int = 320,
-    width: int = 576,
+    height: int = MODEL_HEIGHT,
+    width: int = MODEL_WIDTH,
     num_frames: int = 20,
     framing: str = "stretch",
     resample: str = "index",
@@ -106,7 +113,7 @@ def build_conditions(
     side_cap: int | None | str = "scaled",
     radius_overrides: Sequence[float | None] | None = None,
     source_size: tuple[int, int] | None = None,
-) -> DragConditions:
+) -> ConditionMaps:
     """Build the ControlNet inputs. Every bad input raises :class:`DragAnythingError`.
 
     trajectories: entities in compositing order, points in source pixels.
@@ -128,7 +135,7 @@ def build_conditions(
     side_cap: cap on mask-derived radii: "scaled" (50 px at a 320 short edge, scaled), an int, or None.
     radius_overrides: per entity, a radius in model pixels or None. Precedence: this, then the entity's own
         ``radius`` (source pixels, scaled by the framing), then the mask's inscribed radius (capped). Explicit
-        radii are not capped.
+        radii are not capped (:func:`map_radii`, the rule every preview uses too).
     source_size: (width, height) of the source frame; defaults to the trajectories' stored size, else the
         first mask's size.
     """
@@ -160,24 +167,19 @@ def build_conditions(
                 "Select the entity inside the part of the image the video shows"
                 + (", or use 'stretch' framing." if framing != "stretch" else "; a larger mask survives the resize."))
     radii = np.array([inscribed_circle(mask).radius for mask in model_masks])
-    sides = _sides(entities, radii, radius_overrides, to_model, height, width, side_cap)
-
-    source_points, source_visible = trajectories.resampled(num_frames, resample)
-    points, visible = to_model.tracks(source_points, source_visible, offframe=offframe,
-                                      official_rounding=gaussian_mode == "template")
+    sides = map_radii(to_model, radii, [entity.radius for entity in entities], radius_overrides, cap=side_cap).sides
+    points, visible = model_tracks(trajectories, to_model, num_frames, resample, offframe, gaussian_mode)
     maps = gaussian_maps(points, sides, height, width, mode=gaussian_mode, visible=visible)
     index = entity_index_maps(points, sides, height, width, visible=visible)
 
     embeddings = None
     if features is not None:
-        grid = _feature_grid(features, height, width)
-        to_grid = Framing(src_w, src_h, grid[1], grid[0], framing)
-        pooled = pool_features(features, [to_grid.mask(mask).astype(np.uint8) for mask in binary], names)
-        embeddings = entity_embeddings(pooled, entity_mode)
+        _check_feature_grid(features, height, width)
+        embeddings = entity_embeddings(pool_entity_features(features, binary, framing, names), entity_mode)
     elif entity_vectors is not None:
         embeddings = entity_embeddings(entity_vectors, entity_mode)
 
-    return DragConditions(
+    return ConditionMaps(
         gaussian=controlnet_gaussian_input(maps),
         entity_index=torch.from_numpy(index),
         embeddings=embeddings,
@@ -189,6 +191,65 @@ def build_conditions(
         masks=np.stack(model_masks).astype(bool),
         anchors=np.array([entity.anchor for entity in entities], dtype=bool),
     )
+
+
+class MapRadii(NamedTuple):
+    """The radius each entity's Gaussian and disc get: ``sides`` int64 [N] in model pixels (what the maps use) and
+    ``source`` float64 [N], the same radii in source pixels (for drawing them over the source frame)."""
+
+    sides: np.ndarray
+    source: np.ndarray
+
+
+def map_radii(to_model: Framing, mask_radii: Sequence[float], radii: Sequence[float | None] | None = None,
+              overrides: Sequence[float | None] | None = None, cap: int | None | str = "scaled") -> MapRadii:
+    """The one rule for the radius the maps use, shared by :func:`build_conditions` and every preview.
+
+    Per entity, the first that is given: ``overrides[k]`` (model pixels), ``radii[k]`` (the entity's own radius,
+    source pixels, scaled by the framing), ``mask_radii[k]`` (the inscribed radius of its mask framed to the model,
+    model pixels) capped by ``cap`` (see :func:`draganything.entity.entity_sides`). Explicit radii are not capped.
+    Sides are whole model pixels, truncated as the official ``int()``.
+    """
+    model_radii = np.asarray(mask_radii, dtype=np.float64).reshape(-1)
+    count = len(model_radii)
+    for name, values in (("radius_overrides", overrides), ("radii", radii)):
+        if values is not None and len(values) != count:
+            raise DragAnythingError(name, f"{len(values)} values for {count} entities",
+                                    "Give one radius (or None) per entity.")
+    sides = entity_sides(model_radii, to_model.dst_h, to_model.dst_w, cap=cap)
+    for k in range(count):
+        override = overrides[k] if overrides is not None else None
+        own = radii[k] if radii is not None else None
+        explicit = override if override is not None else (to_model.radius(own) if own is not None else None)
+        if explicit is not None:
+            sides[k] = entity_sides([explicit], to_model.dst_h, to_model.dst_w, cap=None)[0]
+    return MapRadii(sides, np.array([to_model.radius_to_source(side) for side in sides], dtype=np.float64))
+
+
+def model_tracks(trajectories: Trajectories, to_model: Framing, num_frames: int, resample: str,
+                 offframe: str = "invisible", gaussian_mode: str = "template") -> tuple[np.ndarray, np.ndarray]:
+    """Every entity's points at the model frame, as the maps place them: points [N, F, 2], visible [N, F].
+
+    Resampled to ``num_frames`` in source pixels, framed, off-frame policy applied; template Gaussians take the
+    official integer positions.
+    """
+    source_points, source_visible = trajectories.resampled(num_frames, resample)
+    return to_model.tracks(source_points, source_visible, offframe=offframe,
+                           official_rounding=gaussian_mode == "template")
+
+
+def pool_entity_features(features: torch.Tensor, masks, framing: str = "stretch",
+                         names: Sequence[str] | None = None) -> torch.Tensor:
+    """Mean of a first-frame feature map inside each entity's mask: [N, C].
+
+    features: [C, h, w] or [1, C, h, w], computed from the first frame framed to the model. masks: binary
+    [N, Hs, Ws] (or a list) at the source size. Each mask is framed onto the feature grid exactly as the frame was
+    framed onto the model, then pooled (:func:`draganything.entity.pool_features`).
+    """
+    grid_h, grid_w = features.shape[-2:]
+    source_h, source_w = np.asarray(masks[0]).shape[-2:]
+    to_grid = Framing(source_w, source_h, grid_w, grid_h, framing)
+    return pool_features(features, [to_grid.mask(mask).astype(np.uint8) for mask in masks], names)
 
 
 def _mask_list(masks, count: int) -> list[np.ndarray]:
@@ -262,21 +323,7 @@ def _source_mask(mask: np.ndarray, name: str, src_w: int, src_h: int, mode: str,
     return binary
 
 
-def _sides(entities, radii, radius_overrides, to_model: Framing, height: int, width: int, side_cap) -> np.ndarray:
-    sides = entity_sides(radii, height, width, cap=side_cap)
-    if radius_overrides is not None and len(radius_overrides) != len(entities):
-        raise DragAnythingError("radius_overrides", f"{len(radius_overrides)} values for {len(entities)} entities",
-                                "Give one radius (or None) per entity.")
-    for k, entity in enumerate(entities):
-        override = radius_overrides[k] if radius_overrides is not None else None
-        explicit = override if override is not None else (
-            to_model.radius(entity.radius) if entity.radius is not None else None)
-        if explicit is not None:
-            sides[k] = entity_sides([explicit], height, width, cap=None)[0]
-    return sides
-
-
-def _feature_grid(features: torch.Tensor, height: int, width: int) -> tuple[int, int]:
+def _check_feature_grid(features: torch.Tensor, height: int, width: int) -> None:
     if features.ndim not in (3, 4) or (features.ndim == 4 and features.shape[0] != 1):
         raise DragAnythingError("features", f"expected [1, C, h, w] or [C, h, w], got {tuple(features.shape)}",
                                 "Pass the DIFT feature map of the first frame.")
@@ -287,7 +334,6 @@ def _feature_grid(features: torch.Tensor, height: int, width: int) -> tuple[int,
             f"the feature map is {grid_w}x{grid_h}, not the {width}x{height} frame's aspect ratio",
             f"Extract the features from the first frame at the model size ({width}x{height} gives "
             f"{width // 8}x{height // 8}).")
-    return grid_h, grid_w
 
 
 def _same_aspect(width: int, height: int, frame_width: int, frame_height: int) -> bool:

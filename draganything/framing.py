@@ -22,6 +22,9 @@ from .errors import DragAnythingError, check_choice, check_positive_int
 from .trajectory import apply_offframe
 
 FRAMING_MODES = ("stretch", "center_crop")
+# The released model's video (SVD img2vid): its frame size, the default model frame everywhere, and frame count.
+MODEL_WIDTH, MODEL_HEIGHT = 576, 320
+MODEL_FRAMES = 14
 MASK_INTERPOLATIONS = ("linear", "nearest")
 
 
@@ -88,6 +91,11 @@ class Framing:
         sx, sy = self.scale
         return float(radius) * float(np.sqrt(sx * sy))
 
+    def radius_to_source(self, radius: float) -> float:
+        """A model-pixel radius in source pixels (the inverse of `radius`, for overlays)."""
+        sx, sy = self.scale
+        return float(radius) / float(np.sqrt(sx * sy))
+
     def tracks(
         self,
         points,
@@ -120,6 +128,32 @@ class Framing:
         flag = cv2.INTER_LINEAR if interpolation == "linear" else cv2.INTER_NEAREST_EXACT
         resized = cv2.resize(binary[y0:y1, x0:x1], (self.dst_w, self.dst_h), interpolation=flag)
         return resized.astype(bool)
+
+    def unframe(self, image, width: int | None = None, height: int | None = None) -> np.ndarray:
+        """A model-frame image [dst_h, dst_w, ...] laid back onto the source frame, for overlays.
+
+        The result shows the source frame at width x height (default: the source size): the crop box holds the
+        image resized bilinearly, and what the framing cut away stays 0. Only for showing model-space maps over
+        the picture they were made from; the model never sees this.
+        """
+        import cv2
+
+        image = np.asarray(image)
+        if image.shape[:2] != (self.dst_h, self.dst_w):
+            raise DragAnythingError(
+                "image", f"expected a {self.dst_h}x{self.dst_w} model-frame image, got {list(image.shape)}",
+                "Pass an image at the model size the framing was built for")
+        width = self.src_w if width is None else check_positive_int("width", width, "a size in pixels")
+        height = self.src_h if height is None else check_positive_int("height", height, "a size in pixels")
+        x0, y0, x1, y1 = self.crop_box
+        sx, sy = width / self.src_w, height / self.src_h
+        left, top = round(x0 * sx), round(y0 * sy)
+        right, bottom = max(left + 1, round(x1 * sx)), max(top + 1, round(y1 * sy))
+        canvas = np.zeros((height, width, *image.shape[2:]), image.dtype)
+        canvas[top:bottom, left:right] = cv2.resize(image, (right - left, bottom - top),
+                                                    interpolation=cv2.INTER_LINEAR).reshape(
+                                                        bottom - top, right - left, *image.shape[2:])
+        return canvas
 
     def image(self, image) -> np.ndarray:
         """A uint8 source image [src_h, src_w, 3] (or [src_h, src_w]) -> uint8 [dst_h, dst_w, ...].

@@ -31,12 +31,11 @@ from diffusers import (
     EulerDiscreteScheduler,
     UNetSpatioTemporalConditionModel,
 )
-from diffusers.pipelines.stable_video_diffusion.pipeline_stable_video_diffusion import _resize_with_antialiasing
 from diffusers.utils import BaseOutput, deprecation_utils
 from PIL import Image
 from transformers import CLIPVisionModelWithProjection
-from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
+from .components import image_embedding
 from .controlnet import OFFICIAL_TIME_IDS, DragAnythingControlNet, time_ids
 from .errors import DragAnythingError, check_choice, check_positive_int
 from .unet import legacy_temporal_context, unet_forward_with_residuals
@@ -293,14 +292,7 @@ class DragAnythingPipeline(DiffusionPipeline):
 
     def _encode_image(self, pixels: torch.Tensor, normalize: bool) -> torch.Tensor:
         """CLIP image embedding [1,1,D] of a [1,3,H,W] image in 0..1 (SVD's antialiased resize to 224)."""
-        size = self.image_encoder.config.image_size
-        clip_input = _resize_with_antialiasing(pixels.float(), (size, size))
-        if normalize:
-            mean = torch.tensor(OPENAI_CLIP_MEAN, device=clip_input.device).reshape(1, 3, 1, 1)
-            std = torch.tensor(OPENAI_CLIP_STD, device=clip_input.device).reshape(1, 3, 1, 1)
-            clip_input = (clip_input - mean) / std
-        clip_input = clip_input.to(self.image_encoder.dtype)
-        return self.image_encoder(pixel_values=clip_input).image_embeds.unsqueeze(1)
+        return image_embedding(self.image_encoder, pixels, normalize)
 
     def _encode_vae_image(self, pixels: torch.Tensor, image_noise: torch.Tensor, strength: float) -> torch.Tensor:
         """The VAE posterior mode [1,4,h,w] of the noise-augmented image in -1..1, unscaled (as SVD uses it)."""

@@ -1,4 +1,4 @@
-"""Tiny configurations of every network the pipeline uses, structurally identical to the released models.
+"""Small random networks for tests: every network the pipeline uses, structurally identical to the released models.
 
 They keep every layer and key name of the full-size models (four down blocks of two layers, hence the same 12
 skip residuals; the condition embedder at its hard-coded official widths; the same state-dict keys as the
@@ -14,7 +14,7 @@ from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
 from .controlnet import OFFICIAL_CONFIG, DragAnythingControlNet
 
-TINY_CONTEXT_DIM = 32
+SMALL_CONTEXT_DIM = 32
 # Taken from the released config as they are: the block types and depths fix the key names and the 12 skips.
 _LAYOUT_KEYS = (
     "in_channels",
@@ -26,7 +26,7 @@ _LAYOUT_KEYS = (
 )
 
 
-def tiny_unet_config() -> dict:
+def small_unet_config() -> dict:
     """A UNetSpatioTemporalConditionModel config: SVD's block layout at widths 32/64/96/96.
 
     The widths grow where SVD's do (320 -> 640 -> 1280), so the same blocks get shortcut convolutions and the
@@ -38,22 +38,22 @@ def tiny_unet_config() -> dict:
         "block_out_channels": (32, 64, 96, 96),
         "addition_time_embed_dim": 8,
         "projection_class_embeddings_input_dim": 24,
-        "cross_attention_dim": TINY_CONTEXT_DIM,
+        "cross_attention_dim": SMALL_CONTEXT_DIM,
         "num_attention_heads": (1, 2, 3, 3),
         "num_frames": 4,
     }
 
 
-def tiny_controlnet_config() -> dict:
-    """The DragAnything ControlNet config matching :func:`tiny_unet_config` (embedder at official widths)."""
+def small_controlnet_config() -> dict:
+    """The DragAnything ControlNet config matching :func:`small_unet_config` (embedder at official widths)."""
     return {
-        **tiny_unet_config(),
+        **small_unet_config(),
         "conditioning_channels": OFFICIAL_CONFIG["conditioning_channels"],
         "conditioning_embedding_out_channels": OFFICIAL_CONFIG["conditioning_embedding_out_channels"],
     }
 
 
-def tiny_vae_config() -> dict:
+def small_vae_config() -> dict:
     """An AutoencoderKLTemporalDecoder config with SVD's 8x downsampling and 4 latent channels."""
     return {
         "in_channels": 3,
@@ -68,12 +68,12 @@ def tiny_vae_config() -> dict:
     }
 
 
-def tiny_clip_vision_config() -> CLIPVisionConfig:
-    """A CLIPVisionModelWithProjection config at SVD's 224 px input, projecting to the tiny UNet's context."""
+def small_clip_vision_config() -> CLIPVisionConfig:
+    """A CLIPVisionModelWithProjection config at SVD's 224 px input, projecting to the small UNet's context."""
     return CLIPVisionConfig(
         hidden_size=32,
         intermediate_size=37,
-        projection_dim=TINY_CONTEXT_DIM,
+        projection_dim=SMALL_CONTEXT_DIM,
         num_hidden_layers=2,
         num_attention_heads=4,
         image_size=224,
@@ -89,31 +89,31 @@ def _randomise(module: torch.nn.Module, generator: torch.Generator, std: float) 
             parameter.copy_(torch.randn(parameter.shape, generator=generator) * std)
 
 
-def tiny_controlnet(seed: int = 0, *, randomise: bool = True) -> DragAnythingControlNet:
-    """A tiny ControlNet; with ``randomise`` every weight, the zero convs included, is seeded noise."""
+def random_controlnet(seed: int = 0, *, randomise: bool = True) -> DragAnythingControlNet:
+    """A small ControlNet; with ``randomise`` every weight, the zero convs included, is seeded noise."""
     torch.manual_seed(seed)
-    controlnet = DragAnythingControlNet.from_config(tiny_controlnet_config())
+    controlnet = DragAnythingControlNet.from_config(small_controlnet_config())
     if randomise:
         _randomise(controlnet, torch.Generator().manual_seed(seed), std=0.05)
     return controlnet.eval()
 
 
-def tiny_unet(seed: int = 0) -> UNetSpatioTemporalConditionModel:
+def random_unet(seed: int = 0) -> UNetSpatioTemporalConditionModel:
     torch.manual_seed(seed)
-    return UNetSpatioTemporalConditionModel.from_config(tiny_unet_config()).eval()
+    return UNetSpatioTemporalConditionModel.from_config(small_unet_config()).eval()
 
 
-def tiny_vae(seed: int = 0) -> AutoencoderKLTemporalDecoder:
+def random_vae(seed: int = 0) -> AutoencoderKLTemporalDecoder:
     torch.manual_seed(seed)
-    return AutoencoderKLTemporalDecoder.from_config(tiny_vae_config()).eval()
+    return AutoencoderKLTemporalDecoder.from_config(small_vae_config()).eval()
 
 
-def tiny_image_encoder(seed: int = 0) -> CLIPVisionModelWithProjection:
+def random_image_encoder(seed: int = 0) -> CLIPVisionModelWithProjection:
     torch.manual_seed(seed)
-    return CLIPVisionModelWithProjection(tiny_clip_vision_config()).eval()
+    return CLIPVisionModelWithProjection(small_clip_vision_config()).eval()
 
 
-def tiny_conditions(
+def random_conditions(
     num_frames: int = 3, height: int = 64, width: int = 64, seed: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Random (gaussian [F,3,H,W] in 0..255, entity [F,160,H,W]) maps in the pipeline's input layout."""
@@ -123,14 +123,14 @@ def tiny_conditions(
     return gaussian, entity
 
 
-def tiny_pipeline(seed: int = 0, *, randomise_controlnet: bool = True):
-    """A DragAnythingPipeline of tiny random components; ``randomise_controlnet=False`` keeps its zero convs."""
+def random_pipeline(seed: int = 0, *, randomise_controlnet: bool = True):
+    """A DragAnythingPipeline of small random components; ``randomise_controlnet=False`` keeps its zero convs."""
     from .pipeline import DragAnythingPipeline, build_scheduler
 
     return DragAnythingPipeline(
-        vae=tiny_vae(seed),
-        image_encoder=tiny_image_encoder(seed),
-        unet=tiny_unet(seed),
+        vae=random_vae(seed),
+        image_encoder=random_image_encoder(seed),
+        unet=random_unet(seed),
         scheduler=build_scheduler(),
-        controlnet=tiny_controlnet(seed, randomise=randomise_controlnet),
+        controlnet=random_controlnet(seed, randomise=randomise_controlnet),
     )

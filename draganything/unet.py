@@ -3,7 +3,7 @@
 Two behaviours of the official run are reproduced with forward hooks on the UNet's own submodules, installed
 for the duration of a ``with`` block and always removed afterwards:
 
-* :func:`injected_residuals`: the ControlNet residuals. Skip ``i`` enters its up block with
+* :func:`adding_residuals`: the ControlNet residuals. Skip ``i`` enters its up block with
   ``RESIDUAL_MULTIPLICITIES[i]`` times residual ``i`` added (the net effect of the official residual loop), and
   the mid block's output gets the mid residual. The activation passed from one down block to the next is
   untouched, as in the official code, which is why the residuals are added where the skips are consumed (the
@@ -28,7 +28,7 @@ from .errors import DragAnythingError
 
 
 @contextmanager
-def injected_residuals(
+def adding_residuals(
     unet: nn.Module, down_block_res_samples: Sequence[torch.Tensor], mid_block_res_sample: torch.Tensor
 ) -> Iterator[None]:
     """Within the block, ``unet``'s forward adds the ControlNet residuals as the official UNet does.
@@ -91,7 +91,7 @@ def unet_forward_with_residuals(
     mid_block_res_sample: torch.Tensor,
 ) -> torch.Tensor:
     """The UNet's prediction [B,F,C,h,w] with the ControlNet residuals injected as the official UNet does."""
-    with injected_residuals(unet, down_block_res_samples, mid_block_res_sample):
+    with adding_residuals(unet, down_block_res_samples, mid_block_res_sample):
         return unet(sample, timestep, encoder_hidden_states, added_time_ids, return_dict=False)[0]
 
 

@@ -26,9 +26,6 @@ DEFAULT_FPS = 1000.0 / OFFICIAL_FRAME_MS
 _SHIFT = 4
 _SCALE = 1 << _SHIFT
 
-# Distinct vectors the entity-map colours are fitted on, at most (a piecewise-constant map has a handful).
-_COLOR_FIT_SAMPLES = 8192
-
 _WHITE = (255, 255, 255)
 _BLACK = (0, 0, 0)
 
@@ -300,7 +297,8 @@ def entity_index_preview(index_maps, embeddings, *, background=_BLACK) -> np.nda
     """Colour preview of an entity map in its compact form: [F, H, W, 3] uint8.
 
     index_maps: [F, H, W] int, -1 where no entity is painted, else the row of `embeddings` [N, D] painted there
-    (what `draganything.entity.entity_index_maps` returns). Colours as in `entity_map_preview`.
+    (what `draganything.entity.entity_index_maps` returns). Pixels carrying no entity are `background`; the
+    others are coloured by their vector (see `_VectorColors`).
     """
     index = _to_numpy(index_maps).astype(np.int64)
     table = _to_numpy(embeddings).astype(np.float64)
@@ -314,44 +312,22 @@ def entity_index_preview(index_maps, embeddings, *, background=_BLACK) -> np.nda
     return palette[index + 1]
 
 
-def entity_map_preview(entity_map, *, background=_BLACK) -> np.ndarray:
-    """Colour preview of a dense entity map stack [F, C, H, W] (C = 160 for the model): [F, H, W, 3] uint8.
-
-    Pixels carrying no entity (all channels zero) are `background`; the others are coloured by their vector (see
-    `_VectorColors`, fitted on a bounded sample of occupied pixels of every frame). The stack is read one frame
-    at a time, so a full-size float map is never copied whole.
-    """
-    first = _to_numpy(entity_map[0]) if len(entity_map) else None
-    if first is None or first.ndim != 3:
-        raise DragAnythingError(
-            "entity_map", "expected an entity map stack shaped [F, C, H, W]",
-            "Pass the stack the conditioning builder returns",
-        )
-    num_frames = len(entity_map)
-    channels, height, width = first.shape
-    per_frame = max(1, _COLOR_FIT_SAMPLES // num_frames)
-    samples, occupancy = [], []
-    for frame_index in range(num_frames):
-        vectors = _to_numpy(entity_map[frame_index]).reshape(channels, -1)
-        occupied = np.flatnonzero(np.any(vectors != 0, axis=0))
-        occupancy.append(occupied)
-        distinct = _distinct_rows(vectors[:, occupied].T)
-        samples.append(distinct[:: max(1, len(distinct) // per_frame)])
-    out = np.empty((num_frames, height, width, 3), np.uint8)
-    out[:] = np.asarray(background, np.uint8)
-    sample = np.concatenate(samples)
-    if not len(sample):
-        return out
-    colors = _VectorColors(sample)
-    for frame_index, occupied in enumerate(occupancy):
-        if len(occupied):
-            vectors = _to_numpy(entity_map[frame_index]).reshape(channels, -1)
-            out[frame_index].reshape(-1, 3)[occupied] = colors(vectors[:, occupied].T)
-    return out
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Composition
+
+
+def conditions_preview(maps, first_frame: np.ndarray | None = None, framing: str = "stretch") -> np.ndarray:
+    """[Gaussian map | entity map] per frame of a :class:`draganything.conditions.ConditionMaps`: uint8
+    [F, H, 2W, 3]. With the source first frame (uint8 [Hs, Ws, 3]), the Gaussian is laid half and half over it,
+    framed as the model sees it."""
+    gaussian = gaussian_heatmap(maps.gaussian[:, 0])
+    if first_frame is not None:
+        from .framing import Framing
+
+        height, width = gaussian.shape[1:3]
+        frame = Framing(first_frame.shape[1], first_frame.shape[0], width, height, framing).image(first_frame)
+        gaussian = (0.5 * frame.astype(np.float32) + 0.5 * gaussian).astype(np.uint8)
+    return side_by_side(gaussian, entity_index_preview(maps.entity_index, maps.embeddings))
 
 
 def side_by_side(*videos, gap: int = 0) -> np.ndarray:

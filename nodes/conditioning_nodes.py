@@ -2,39 +2,32 @@
 
 from __future__ import annotations
 
-import json
-
-import numpy as np
 import torch
 from comfy_api.latest import io
 
-from ..draganything.entity import EMBEDDING_MODES, pool_features
-from ..draganything.errors import DragAnythingError
+from ..draganything.conditions import GRAPH_FRAMING as DEFAULT_FRAMING
+from ..draganything.conditions import GRAPH_RESAMPLING as DEFAULT_RESAMPLING
+from ..draganything.entity import EMBEDDING_MODES
 from ..draganything.features import DIFT_ENSEMBLE_SIZE, DIFT_TIMESTEP
-from ..draganything.framing import FRAMING_MODES, Framing
+from ..draganything.framing import FRAMING_MODES
+from ..draganything.framing import MODEL_FRAMES as OFFICIAL_FRAMES
+from ..draganything.framing import MODEL_HEIGHT as OFFICIAL_HEIGHT
+from ..draganything.framing import MODEL_WIDTH as OFFICIAL_WIDTH
+from ..draganything.resolution_free import (
+    EntityEmbeddings,
+    ResolutionFreeConditions,
+    check_masks_fit,
+    embed_entities,
+    parse_radius_overrides,
+)
 from ..draganything.trajectory import RESAMPLE_MODES
-from ..draganything.viz import entity_map_preview, gaussian_heatmap, side_by_side
+from ..draganything.viz import conditions_preview
 from .compat import ADVANCED
 from .conversions import first_frame_uint8, masks_bool, to_image
 from .host_features import host_dift_features
-from .trajectory_nodes import DEFAULT_FRAMING, DEFAULT_RESAMPLING
 from .types import DragConditions, DragEmbeddings, DragTrajectories
-from .values import EntityEmbeddings, ResolutionFreeConditions, check_entities
 
-OFFICIAL_WIDTH, OFFICIAL_HEIGHT, OFFICIAL_FRAMES = 576, 320, 14
 MAX_SEED = 0xFFFFFFFFFFFFFFFF
-
-
-def source_masks(masks, frame_size: tuple[int, int], input_name: str = "masks") -> np.ndarray:
-    entity_masks = masks_bool(masks, input_name)
-    width, height = frame_size
-    if entity_masks.shape[1:] != (height, width):
-        raise DragAnythingError(
-            input_name, f"the masks are {entity_masks.shape[2]}x{entity_masks.shape[1]} but the first frame is "
-            f"{width}x{height}",
-            "Make the masks on the first frame itself (Load Image gives a 64x64 empty mask when the image has no "
-            "alpha channel)")
-    return entity_masks
 
 
 class DragAnythingEntityEmbeddings(io.ComfyNode):
@@ -70,32 +63,11 @@ class DragAnythingEntityEmbeddings(io.ComfyNode):
     @classmethod
     def execute(cls, model, clip, vae, image, masks, seed, width, height, framing, timestep,
                 ensemble_size) -> io.NodeOutput:
-        frame = first_frame_uint8(image)
-        source_height, source_width = frame.shape[:2]
-        entity_masks = source_masks(masks, (source_width, source_height))
-        to_model = Framing(source_width, source_height, width, height, mode=framing)
         generator = torch.Generator("cpu").manual_seed(seed)
-        features = host_dift_features(model, clip, vae, to_model.image(frame), generator, timestep, ensemble_size)
-        grid_height, grid_width = features.shape[-2:]
-        to_grid = Framing(source_width, source_height, grid_width, grid_height, mode=framing)
-        names = [str(index) for index in range(len(entity_masks))]
-        pooled = pool_features(features, [to_grid.mask(mask).astype(np.uint8) for mask in entity_masks], names)
-        return io.NodeOutput(EntityEmbeddings(pooled.float(), f"{len(pooled)} entities, seed {seed}"))
-
-
-def parse_radius_overrides(text: str, count: int) -> tuple[float | None, ...] | None:
-    if not text.strip():
-        return None
-    fix = 'Give a JSON list with one radius in model pixels (or null for "from the mask") per entity, e.g. [40, null]'
-    try:
-        values = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise DragAnythingError("radius_overrides", f"it is not JSON ({error.msg})", fix) from None
-    if (not isinstance(values, list) or len(values) != count
-            or not all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0)
-                       for v in values)):
-        raise DragAnythingError("radius_overrides", f"{text.strip()!r} is not {count} non-negative radii", fix)
-    return tuple(None if v is None else float(v) for v in values)
+        pooled = embed_entities(first_frame_uint8(image), masks_bool(masks), width, height, framing,
+                                lambda framed: host_dift_features(model, clip, vae, framed, generator, timestep,
+                                                                  ensemble_size))
+        return io.NodeOutput(EntityEmbeddings(pooled))
 
 
 class DragAnythingConditions(io.ComfyNode):
@@ -137,22 +109,12 @@ class DragAnythingConditions(io.ComfyNode):
     @classmethod
     def execute(cls, trajectories, masks, embeddings, entity_mode, resampling, framing, radius_overrides,
                 preview_width, preview_height, preview_frames, image=None) -> io.NodeOutput:
-        entity_masks = source_masks(masks, (trajectories.width, trajectories.height))
-        check_entities(trajectories, entity_masks)
-        if embeddings.pooled.shape[0] != len(trajectories):
-            raise DragAnythingError(
-                "embeddings", f"they describe {embeddings.pooled.shape[0]} entities but there are "
-                f"{len(trajectories)} trajectories",
-                "Compute the embeddings from the same masks as the conditions")
+        entity_masks = masks_bool(masks)
+        check_masks_fit(entity_masks, trajectories.width, trajectories.height)
         conditions = ResolutionFreeConditions(
             trajectories, entity_masks, embeddings.pooled, entity_mode=entity_mode, resampling=resampling,
             framing=framing, radius_overrides=parse_radius_overrides(radius_overrides, len(trajectories)))
         # Built once here at the preview size, so bad input is reported on this node, not during sampling.
-        preview = conditions.at(preview_width, preview_height, preview_frames)
-        gaussian = gaussian_heatmap(preview.gaussian[:, 0])
-        if image is not None:
-            to_model = Framing(trajectories.width, trajectories.height, preview_width, preview_height, mode=framing)
-            frame = to_model.image(first_frame_uint8(image)).astype(np.float32)
-            gaussian = (0.5 * frame + 0.5 * gaussian).astype(np.uint8)
-        panels = side_by_side(gaussian, entity_map_preview(preview.entity_map()))
-        return io.NodeOutput(conditions, to_image(panels))
+        preview = conditions_preview(conditions.at(preview_width, preview_height, preview_frames),
+                                     None if image is None else first_frame_uint8(image), framing)
+        return io.NodeOutput(conditions, to_image(preview))

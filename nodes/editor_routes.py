@@ -6,8 +6,11 @@ else a 500 with the same shape. Parsing, resampling, Gaussian maps and segmentat
 so the editor draws exactly what the nodes compute.
 
 - POST /draganything/editor/preview   the trajectory value (any accepted format) -> the pack's JSON document,
-                                      every entity's track resampled to the frame count, and its colour.
-- POST /draganything/editor/gaussian  the same value + a frame index -> RGBA PNG of the Gaussian map at frame k.
+                                      every entity's track resampled to the frame count, its colour, and the
+                                      radius its maps will get (conditions.map_radii, in picture pixels).
+- POST /draganything/editor/gaussian  the same value + a frame index -> RGBA PNG of the Gaussian map at frame k,
+                                      built at the model's size as build_conditions builds it, laid back onto
+                                      the picture.
 - POST /draganything/editor/mask      an input/temp image name + clicks/box -> the entity mask (PNG data URL),
                                       its inscribed radius and how it was made (SAM, or GrabCut as the fallback).
 
@@ -26,7 +29,7 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import folder_paths
 import numpy as np
@@ -36,10 +39,18 @@ from PIL import Image
 from server import PromptServer
 
 from ..draganything import gaussian, trajectory, viz
-from ..draganything.entity import entity_sides, inscribed_circle, side_cap
+from ..draganything.conditions import (
+    GRAPH_FRAMING,
+    GRAPH_RESAMPLING,
+    MapRadii,
+    map_radii,
+    model_tracks,
+)
+from ..draganything.entity import inscribed_circle, side_cap
 from ..draganything.errors import DragAnythingError
+from ..draganything.framing import FRAMING_MODES, MODEL_FRAMES, MODEL_HEIGHT, MODEL_WIDTH, Framing
+from ..draganything.segmentation import EntityPrompt, build_sam, predict_mask, segment_with_grabcut, unwrap_checkpoint
 from .folders import SAM_FOLDER
-from .segmentation import EntityPrompt, segment_with_grabcut
 
 ROUTE_PREFIX = "/draganything/editor"
 
@@ -52,12 +63,9 @@ MAX_IMAGE_PIXELS = 8192 * 8192
 MAX_PREVIEW_SIDE = 1024
 DEFAULT_PREVIEW_SIDE = 384
 IMAGE_FOLDER_TYPES = ("input", "temp")
-# Without a mask the Python node derives the radius at run time; the preview needs a number now.
-FALLBACK_RADIUS_FRACTION = 0.06
+MAX_MODEL_SIDE = 4096
+PLACEHOLDER_RADIUS_FRACTION = 0.06
 EMBEDDING_CACHE_SIZE = 4
-# The nodes' default; the editor sends the mode of the Drag Conditions node it feeds when there is one.
-DEFAULT_RESAMPLING = "pchip"
-RESAMPLING_CHOICES = ("auto", *trajectory.RESAMPLE_MODES)
 
 log = logging.getLogger("draganything.editor")
 
@@ -121,20 +129,6 @@ def _parse_value(body: dict) -> trajectory.Trajectories:
             raise BadRequest(f"entity {entity.id!r} has {len(entity.points)} points; the editor handles at most "
                              f"{MAX_POINTS_PER_ENTITY} per entity")
     return parsed
-
-
-def _resample_mode(entity: trajectory.Entity, mode: str) -> str:
-    """'auto': an entity with per-point frames is timed by them, the others follow the nodes' default mode."""
-    if mode != "auto":
-        return mode
-    return "time" if entity.frames is not None else DEFAULT_RESAMPLING
-
-
-def _resampled_tracks(parsed: trajectory.Trajectories, num_frames: int, mode: str):
-    tracks = [trajectory.resample_track(entity, num_frames, _resample_mode(entity, mode)) for entity in parsed]
-    points = np.stack([p for p, _ in tracks]) if tracks else np.zeros((0, num_frames, 2))
-    visible = np.stack([v for _, v in tracks]) if tracks else np.zeros((0, num_frames), dtype=bool)
-    return points, visible
 
 
 def _hex_colors(count: int) -> list[str]:
@@ -230,18 +224,13 @@ class SamService:
                     self._embeddings.move_to_end(key)
                     predictor.features, predictor.original_size, predictor.input_size = cached
                     predictor.is_image_set = True
-                candidates, scores, _ = predictor.predict(
-                    point_coords=prompt.points if len(prompt.points) else None,
-                    point_labels=prompt.labels if len(prompt.labels) else None,
-                    box=prompt.box, multimask_output=True)
-            return candidates[int(np.argmax(scores))].astype(bool), f"SAM {sam.architecture} ({sam.file_name})", reused
+                mask = predict_mask(predictor, prompt)
+            return mask, f"SAM {sam.architecture} ({sam.file_name})", reused
 
     def _load(self, model_name: str):
         if self._sam is not None and self._model_name == model_name:
             return self._sam
         import comfy.utils
-
-        from .segmentation import build_sam, unwrap_checkpoint
 
         path = folder_paths.get_full_path(SAM_FOLDER, model_name)
         if path is None:
@@ -302,7 +291,11 @@ def compute_mask(body: dict) -> dict:
         try:
             mask, method, embedding_cached = SAM.segment(sam_name, path, image, prompt)
         except Exception as error:  # any SAM failure leaves the editor working on the fallback
-            log.warning("DragAnything editor: SAM failed, using GrabCut: %s", error, exc_info=True)
+            # One line: a missing or unusable checkpoint is the user's to fix, and the note tells them; only an
+            # unexpected failure keeps its traceback, at debug level.
+            log.warning("DragAnything editor: SAM failed, using GrabCut: %s", error)
+            if not isinstance(error, (BadRequest, DragAnythingError, ImportError, OSError)):
+                log.debug("DragAnything editor: SAM failure", exc_info=True)
             note = f"SAM failed ({error}); used the GrabCut fallback"
     if mask is None:
         # segment_with_grabcut works on its own small copy, so a click answers in about a second on a CPU.
@@ -331,55 +324,98 @@ def compute_mask(body: dict) -> dict:
 # ------------------------------------------------------------------------------------------------ computations
 
 
-def compute_preview(body: dict) -> dict:
+@dataclass(frozen=True)
+class MapRequest:
+    """What the preview and Gaussian routes share: the parsed value and how the nodes will build its maps."""
+
+    parsed: trajectory.Trajectories
+    num_frames: int
+    resample: str
+    to_model: Framing | None  # None while the frame size is unknown
+    radii: MapRadii | None
+    radius_sources: list[str]
+
+
+def _map_request(body: dict) -> MapRequest:
     parsed = _parse_value(body)
-    num_frames = _int_field(body, "num_frames", parsed.num_frames or 14, 1, MAX_FRAMES)
-    mode = _choice_field(body, "mode", DEFAULT_RESAMPLING, RESAMPLING_CHOICES)
-    points, visible = _resampled_tracks(parsed, num_frames, mode)
+    num_frames = _int_field(body, "num_frames", parsed.num_frames or MODEL_FRAMES, 1, MAX_FRAMES)
+    mode = _choice_field(body, "mode", GRAPH_RESAMPLING, trajectory.RESAMPLE_CHOICES)
+    framing = _choice_field(body, "framing", GRAPH_FRAMING, FRAMING_MODES)
+    model_width = _int_field(body, "model_width", MODEL_WIDTH, 8, MAX_MODEL_SIDE)
+    model_height = _int_field(body, "model_height", MODEL_HEIGHT, 8, MAX_MODEL_SIDE)
+    mask_radii = _mask_radii(body, len(parsed.entities))
+    resample = trajectory.resolve_resample_mode(parsed, num_frames, mode)
+    if parsed.width is None or parsed.height is None:
+        return MapRequest(parsed, num_frames, resample, None, None, [])
+    to_model = Framing(parsed.width, parsed.height, model_width, model_height, framing)
+    # Without a radius or a mask the node takes the mask's inscribed circle at run time; until the editor has the
+    # mask, the preview draws a placeholder share of the picture (reported as such).
+    placeholder = PLACEHOLDER_RADIUS_FRACTION * min(parsed.width, parsed.height)
+    sources = ["radius" if entity.radius is not None else "mask" if mask is not None else "placeholder"
+               for entity, mask in zip(parsed.entities, mask_radii)]
+    model_mask_radii = [to_model.radius(placeholder if mask is None else mask) for mask in mask_radii]
+    radii = map_radii(to_model, model_mask_radii, [entity.radius for entity in parsed.entities])
+    return MapRequest(parsed, num_frames, resample, to_model, radii, sources)
+
+
+def _mask_radii(body: dict, count: int) -> list[float | None]:
+    """Per entity, the inscribed radius (source pixels) of its mask as /mask answered it, or None."""
+    key = "mask_radii" if "mask_radii" in body else "radii"  # "radii": the name older pages send
+    values = body.get(key)
+    if values is None:
+        return [None] * count
+    if not isinstance(values, list):
+        raise BadRequest(f"'{key}' must be a list with one radius (or null) per entity")
+    radii = []
+    for index in range(count):
+        value = values[index] if index < len(values) else None
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not 0 <= value < 1e5):
+            raise BadRequest(f"'{key}' holds {value!r} for entity {index}: give a radius in pixels or null")
+        radii.append(None if value is None else float(value))
+    return radii
+
+
+def compute_preview(body: dict) -> dict:
+    request = _map_request(body)
+    parsed, num_frames = request.parsed, request.num_frames
+    points, visible = parsed.resampled(num_frames, request.resample)
     document = json.loads(trajectory.to_json(replace(parsed, num_frames=parsed.num_frames or num_frames)))
     return {
         "document": document,
         "num_frames": num_frames,
         "tracks": np.round(points, 3).tolist(),
         "visible": visible.tolist(),
-        "modes": [_resample_mode(entity, mode) for entity in parsed],
+        "modes": [request.resample] * len(parsed.entities),
         "colors": _hex_colors(len(parsed.entities)),
-        # The largest radius the maps use, in source pixels (entity.side_cap at the source's short side).
-        "radius_cap": None if parsed.width is None else side_cap(parsed.height, parsed.width),
+        # What the Gaussian and entity maps will use, in source pixels (null while the frame size is unknown).
+        "radii": None if request.radii is None else np.round(request.radii.source, 3).tolist(),
+        "radius_sources": request.radius_sources,
+        # The largest mask-derived radius the maps use, in source pixels.
+        "radius_cap": None if request.to_model is None else round(request.to_model.radius_to_source(
+            side_cap(request.to_model.dst_h, request.to_model.dst_w)), 3),
     }
 
 
 def compute_gaussian(body: dict) -> bytes:
-    parsed = _parse_value(body)
-    if parsed.width is None or parsed.height is None:
+    request = _map_request(body)
+    to_model, parsed = request.to_model, request.parsed
+    if to_model is None:
         raise BadRequest("the Gaussian preview needs the frame size: send 'width' and 'height' of the first frame")
-    num_frames = _int_field(body, "num_frames", parsed.num_frames or 14, 1, MAX_FRAMES)
-    frame = _int_field(body, "frame", 0, 0, num_frames - 1)
+    frame = _int_field(body, "frame", 0, 0, request.num_frames - 1)
     max_side = _int_field(body, "max_side", DEFAULT_PREVIEW_SIDE, 16, MAX_PREVIEW_SIDE)
-    mode = _choice_field(body, "mode", DEFAULT_RESAMPLING, RESAMPLING_CHOICES)
     gaussian_mode = _choice_field(body, "gaussian_mode", "template", gaussian.GAUSSIAN_MODES)
-    hints = body.get("radii") or []
-    if not isinstance(hints, list):
-        raise BadRequest("'radii' must be a list with one radius (or null) per entity")
+    # The library's own path (conditions.model_tracks, conditions.map_radii, gaussian.gaussian_maps), at the
+    # model's size, then laid back onto the picture.
+    points, visible = model_tracks(parsed, to_model, request.num_frames, request.resample,
+                                   gaussian_mode=gaussian_mode)
+    model_map = gaussian.gaussian_maps(points[:, frame:frame + 1], request.radii.sides, to_model.dst_h,
+                                       to_model.dst_w, mode=gaussian_mode, visible=visible[:, frame:frame + 1])[0]
     scale = min(1.0, max_side / max(parsed.width, parsed.height))
     width, height = max(1, round(parsed.width * scale)), max(1, round(parsed.height * scale))
-    fallback = FALLBACK_RADIUS_FRACTION * min(parsed.width, parsed.height)
-    radii = []
-    for index, entity in enumerate(parsed.entities):
-        hint = hints[index] if index < len(hints) else None
-        if entity.radius is not None:
-            radii.append(entity.radius)
-        elif isinstance(hint, (int, float)) and not isinstance(hint, bool) and 0 < hint < 1e5:
-            radii.append(float(hint))
-        else:
-            radii.append(fallback)
-    points, visible = _resampled_tracks(parsed, num_frames, mode)
-    frame_points = points[:, frame:frame + 1] * scale
-    sides = entity_sides(np.asarray(radii) * scale, height, width)
-    maps = gaussian.gaussian_maps(frame_points, sides, height, width, mode=gaussian_mode,
-                                  visible=visible[:, frame:frame + 1])
-    grey = np.clip(np.round(maps[0]), 0, 255).astype(np.uint8)
-    rgba = np.concatenate([viz.gaussian_heatmap(maps)[0], grey[..., None]], axis=-1)
+    overlay = to_model.unframe(model_map, width, height)
+    grey = np.clip(np.round(overlay), 0, 255).astype(np.uint8)
+    rgba = np.concatenate([viz.gaussian_heatmap(overlay[None])[0], grey[..., None]], axis=-1)
     return _png_bytes(rgba)
 
 

@@ -11,7 +11,7 @@ from comfy_api.latest import io
 
 from .control import wrap_controlnet
 from .folders import CONTROLNET_FOLDER, SAM_FOLDER, missing_model_error, model_choices
-from .segmentation import SAM_DOWNLOAD_HINT, build_sam, unwrap_checkpoint
+from ..draganything.segmentation import SAM_DOWNLOAD_HINT, build_sam, unwrap_checkpoint
 from .types import DragControlNet, DragSam
 
 CONTROLNET_SOURCE = (

@@ -17,17 +17,16 @@ import numpy as np
 import torch
 from comfy_api.latest import io
 
-from ..draganything.entity import pool_features
+from ..draganything.conditions import GRAPH_FRAMING as DEFAULT_FRAMING
 from ..draganything.features import DIFT_ENSEMBLE_SIZE, DIFT_TIMESTEP
-from ..draganything.framing import FRAMING_MODES, Framing
+from ..draganything.framing import FRAMING_MODES
+from ..draganything.resolution_free import EntityEmbeddings, embed_entities
 from .compat import ADVANCED
-from .conditioning_nodes import MAX_SEED, source_masks
+from .conditioning_nodes import MAX_SEED
 from .control import wrap_controlnet
-from .conversions import first_frame_uint8
+from .conversions import first_frame_uint8, masks_bool
 from .tiny_model import load_host_clip_vision, load_host_svd, load_host_vae
-from .trajectory_nodes import DEFAULT_FRAMING
 from .types import DragControlNet, DragEmbeddings
-from .values import EntityEmbeddings
 
 TINY_SIZE = 128
 DragEntityEncoder = io.Custom("DRAGANYTHING_ENTITY_ENCODER")
@@ -50,18 +49,16 @@ class TinyEntityEncoder:
     def features(self, frame: np.ndarray, generator: torch.Generator, timestep: int, ensemble_size: int
                  ) -> torch.Tensor:
         """Features [C, h, w] of one uint8 frame [H, W, 3] (H, W multiples of 8), as in training."""
+        from ..draganything.base_features import frame_features
         from ..draganything.tiny import TRAINED_TIME_IDS
-        from ..draganything.train.entity_features import first_frame_features
 
-        image = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None].float() / 127.5 - 1
-        features = first_frame_features(_diffusers_base(self.directory), image, TRAINED_TIME_IDS,
-                                        generator=generator, timestep=timestep, ensemble_size=ensemble_size)
-        return features[0].float()
+        return frame_features(_diffusers_base(self.directory), frame, TRAINED_TIME_IDS, generator=generator,
+                              timestep=timestep, ensemble_size=ensemble_size)
 
 
 @functools.lru_cache(maxsize=1)
 def _diffusers_base(directory: Path):
-    from ..draganything.train.components import load_components
+    from ..draganything.components import load_components
 
     return load_components(directory, require=("unet", "vae", "image_encoder"))
 
@@ -128,15 +125,8 @@ class DragAnythingTinyEntityEmbeddings(io.ComfyNode):
     @classmethod
     def execute(cls, entity_encoder, image, masks, seed, width, height, framing, timestep,
                 ensemble_size) -> io.NodeOutput:
-        frame = first_frame_uint8(image)
-        source_height, source_width = frame.shape[:2]
-        entity_masks = source_masks(masks, (source_width, source_height))
-        to_model = Framing(source_width, source_height, width, height, mode=framing)
         generator = torch.Generator("cpu").manual_seed(seed)
-        features = entity_encoder.features(to_model.image(frame), generator, timestep, ensemble_size)
-        grid_height, grid_width = features.shape[-2:]
-        to_grid = Framing(source_width, source_height, grid_width, grid_height, mode=framing)
-        names = [str(index) for index in range(len(entity_masks))]
-        pooled = pool_features(features, [to_grid.mask(mask).astype(np.uint8) for mask in entity_masks], names)
+        pooled = embed_entities(first_frame_uint8(image), masks_bool(masks), width, height, framing,
+                                lambda framed: entity_encoder.features(framed, generator, timestep, ensemble_size))
         comfy.model_management.soft_empty_cache()
-        return io.NodeOutput(EntityEmbeddings(pooled.float(), f"{len(pooled)} entities, seed {seed}"))
+        return io.NodeOutput(EntityEmbeddings(pooled))

@@ -7,47 +7,25 @@ import numpy as np
 import torch
 from comfy_api.latest import io, ui
 
+from ..draganything.conditions import GRAPH_FRAMING as DEFAULT_FRAMING
+from ..draganything.conditions import GRAPH_RESAMPLING as DEFAULT_RESAMPLING
 from ..draganything.errors import DragAnythingError
 from ..draganything.framing import FRAMING_MODES, Framing
+from ..draganything.resolution_free import check_entities, check_first_points, check_masks_fit
+from ..draganything.segmentation import SamModel, segment_entities
 from ..draganything.trajectory import RESAMPLE_MODES, Trajectories, parse_trajectories, to_tracks
 from ..draganything.viz import draw_tracks, gaussian_heatmap, side_by_side
 from .compat import ADVANCED
 from .conversions import first_frame_uint8, frames_uint8, masks_bool, to_image, to_mask
-from .segmentation import EntityPrompt, SamModel, segment_with_grabcut, segment_with_sam
 from .types import DragConditions, DragSam, DragTrajectories
-from .values import check_entities, check_first_points
-
-DEFAULT_RESAMPLING = "pchip"
-DEFAULT_FRAMING = "center_crop"
 
 
-def entity_prompts(trajectories: Trajectories) -> list[EntityPrompt]:
-    """Each entity's clicks and box; an entity selected by nothing is prompted by its first trajectory point."""
-    prompts = []
-    for entity in trajectories:
-        if entity.clicks:
-            points = np.array([[click.x, click.y] for click in entity.clicks], dtype=np.float64)
-            labels = np.array([int(click.positive) for click in entity.clicks])
-        elif entity.box is None:
-            points, labels = entity.points[:1].copy(), np.ones(1, dtype=int)
-        else:
-            points, labels = np.zeros((0, 2)), np.zeros(0, dtype=int)
-        box = None if entity.box is None else np.asarray(entity.box, dtype=np.float64)
-        prompts.append(EntityPrompt(points, labels, box))
-    return prompts
-
-
-def segment_entities(frame: np.ndarray, trajectories: Trajectories, sam: SamModel | None) -> tuple[np.ndarray, str]:
-    """bool [N, H, W] masks of the entities on the first frame, and a sentence saying how they were made."""
-    prompts = entity_prompts(trajectories)
+def segment_on_host(frame: np.ndarray, trajectories: Trajectories, sam: SamModel | None) -> tuple[np.ndarray, str]:
+    """The library's segmentation on the host's device; SAM goes back to the offload device afterwards."""
+    masks, info = segment_entities(frame, trajectories, sam, comfy.model_management.get_torch_device())
     if sam is not None:
-        device = comfy.model_management.get_torch_device()
-        masks = segment_with_sam(sam, frame, prompts, device)
         sam.model.to(comfy.model_management.unet_offload_device())
-        return masks, f"{len(masks)} entity masks from segment-anything ({sam.architecture}, {sam.file_name})."
-    masks = segment_with_grabcut(frame, prompts)
-    return masks, (f"{len(masks)} entity masks from the OpenCV GrabCut fallback (no SAM model connected; connect "
-                   "Load SAM for sharper masks).")
+    return masks, info
 
 
 def read_trajectories(text: str, tracks, width: int | None, height: int | None) -> Trajectories:
@@ -109,15 +87,10 @@ class DragAnythingTrajectories(io.ComfyNode):
         check_first_points(parsed, parsed.width, parsed.height)
         if masks is not None:
             entity_masks = masks_bool(masks)
-            if entity_masks.shape[1:] != (parsed.height, parsed.width):
-                raise DragAnythingError(
-                    "masks", f"the masks are {entity_masks.shape[2]}x{entity_masks.shape[1]} but the first frame is "
-                    f"{parsed.width}x{parsed.height}",
-                    "Make the masks on the first frame itself (a mask from Load Image without alpha is 64x64 and "
-                    "empty)")
+            check_masks_fit(entity_masks, parsed.width, parsed.height)
             info = f"{len(entity_masks)} entity masks from the masks input."
         elif frame is not None:
-            entity_masks, info = segment_entities(frame, parsed, sam)
+            entity_masks, info = segment_on_host(frame, parsed, sam)
         else:
             raise DragAnythingError("image", "there is neither a first frame nor a MASK batch to take masks from",
                                     "Connect the first frame (masks from SAM or GrabCut) or one mask per entity")
@@ -157,7 +130,7 @@ class DragAnythingEntityMasks(io.ComfyNode):
         height, width = frame.shape[:2]
         parsed = read_trajectories(entities, None, width, height)
         check_first_points(parsed, width, height)
-        masks, info = segment_entities(frame, parsed, sam)
+        masks, info = segment_on_host(frame, parsed, sam)
         check_entities(parsed, masks)
         return io.NodeOutput(to_mask(masks), info, ui=ui.PreviewText(info))
 

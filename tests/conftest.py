@@ -1,4 +1,5 @@
-"""Shared test locations. The official fixtures live beside the project in ../shared/fixtures (CI has them)."""
+"""Shared test locations. The official fixtures live beside the project in ../shared/fixtures (CI has them), or
+where DRAGANYTHING_FIXTURES points."""
 
 import os
 from pathlib import Path
@@ -11,7 +12,7 @@ import torch
 torch.set_num_threads(int(os.environ.get("DRAGANYTHING_TEST_THREADS", "1")))
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
-FIXTURES_DIR = PROJECT_DIR.parent / "shared" / "fixtures"
+FIXTURES_DIR = Path(os.environ.get("DRAGANYTHING_FIXTURES", PROJECT_DIR.parent / "shared" / "fixtures"))
 OFFICIAL_DEMO_DIR = FIXTURES_DIR / "official_demo"
 VIPSEG_DIR = FIXTURES_DIR / "vipseg_test_trajectories"
 
@@ -28,3 +29,12 @@ def vipseg_dir() -> Path:
     if not VIPSEG_DIR.is_dir():
         pytest.skip(f"VIPSeg trajectory fixtures not found at {VIPSEG_DIR} (they sit in ../shared/fixtures)")
     return VIPSEG_DIR
+
+
+@pytest.fixture(scope="session")
+def first_frame_path() -> Path:
+    """The official demo's two goldfish (1124x668): two clear entities on a dark background."""
+    path = OFFICIAL_DEMO_DIR / "fish_@" / "demo.jpg"
+    if not path.is_file():
+        pytest.skip(f"the official demo fixture {path} is missing (it sits in ../shared/fixtures)")
+    return path

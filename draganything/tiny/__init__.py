@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..conditions import DragConditions, build_conditions
+from ..base_features import frame_features
+from ..components import Components, load_components
+from ..conditions import ConditionMaps, build_conditions
 from ..errors import DragAnythingError
 from ..pipeline import DragAnythingPipeline, build_scheduler
-from ..train.components import Components, load_components
-from ..train.extract import video_entity_embeddings
 from ..train.synthetic import SceneConfig, SyntheticClip, generate_clip
 from ..trajectory import Entity, Trajectories
 
@@ -88,7 +88,7 @@ def held_out_scene(index: int = 0) -> SyntheticClip:
 
 
 def drag_conditions(components: Components, first_frame: np.ndarray, masks, tracks: np.ndarray, *,
-                    anchors=None, seed: int = 0) -> DragConditions:
+                    anchors=None, seed: int = 0) -> ConditionMaps:
     """The ControlNet inputs for one video, built as in training.
 
     first_frame: uint8 [128, 128, 3]; masks: [N, 128, 128] bool, one first-frame mask per entity; tracks:
@@ -104,24 +104,14 @@ def drag_conditions(components: Components, first_frame: np.ndarray, masks, trac
     trajectories = Trajectories([Entity(id=str(k), points=track, anchor=bool(anchor))
                                  for k, (track, anchor) in enumerate(zip(tracks, anchors))],
                                 width=WIDTH, height=HEIGHT)
-    vectors = video_entity_embeddings(components, first_frame, _label_image(masks), range(1, len(masks) + 1),
-                                      TRAINED_TIME_IDS, seed=seed)
-    conditions = build_conditions(trajectories, masks.astype(np.uint8) * 255, height=HEIGHT, width=WIDTH,
-                                  num_frames=tracks.shape[1], binarize="threshold", resample="index")
-    conditions.embeddings = vectors
-    return conditions
-
-
-def _label_image(masks: np.ndarray) -> np.ndarray:
-    """Masks -> one id image (entity k has id k + 1, later masks on top), as the embedding code reads it."""
-    labels = np.zeros(masks.shape[1:], np.int64)
-    for index, mask in enumerate(masks):
-        labels[mask] = index + 1
-    return labels
+    generator = torch.Generator(device=components.unet.device).manual_seed(seed)
+    features = frame_features(components, first_frame, TRAINED_TIME_IDS, generator=generator)
+    return build_conditions(trajectories, masks, features, height=HEIGHT, width=WIDTH, num_frames=tracks.shape[1],
+                            binarize="threshold", resample="index")
 
 
 @torch.no_grad()
-def generate(components: Components, first_frame: np.ndarray, conditions: DragConditions, *, mode: str = "full",
+def generate(components: Components, first_frame: np.ndarray, conditions: ConditionMaps, *, mode: str = "full",
              seed: int = 0, settings: SamplingSettings = DEFAULT_SAMPLING) -> np.ndarray:
     """One video, uint8 [F, H, W, 3].
 

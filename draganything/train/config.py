@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DragAnythingError
@@ -67,7 +67,6 @@ class TrainConfig:
     use_entity_map: bool = True
     embeddings_dir: str | None = EMBEDDINGS_DIR
     gaussian_mode: str = "template"
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.stage not in STAGES:

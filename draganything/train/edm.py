@@ -28,11 +28,6 @@ def input_scale(sigmas: torch.Tensor) -> torch.Tensor:
     return 1.0 / (sigmas**2 + 1).sqrt()
 
 
-def timesteps_for(sigmas: torch.Tensor) -> torch.Tensor:
-    """The continuous timestep SVD's UNet is conditioned on: 0.25 ln sigma."""
-    return 0.25 * sigmas.log()
-
-
 def denoised_from_v(v: torch.Tensor, noisy: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
     """x0 estimate from the v-prediction (the formula of diffusers' EulerDiscreteScheduler for v_prediction)."""
     sigma = sigmas.reshape(-1, *([1] * (noisy.ndim - 1)))
@@ -44,13 +39,3 @@ def edm_loss(v: torch.Tensor, noisy: torch.Tensor, clean: torch.Tensor, sigmas: 
     denoised = denoised_from_v(v.float(), noisy.float(), sigmas)
     weight = ((1 + sigmas**2) / sigmas**2).reshape(-1, *([1] * (noisy.ndim - 1)))
     return (weight * (denoised - clean.float()) ** 2).mean()
-
-
-def sigma_for_ddpm_timestep(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
-    """The EDM noise level whose scaled input equals DDPM's ``x_t``: sigma = sqrt((1 - abar) / abar).
-
-    DDPM noising gives ``sqrt(abar) x0 + sqrt(1 - abar) eps``, which is ``(x0 + sigma eps) / sqrt(sigma^2 + 1)``
-    for this sigma, so a DDPM-noised latent is already the SVD UNet's scaled input at that noise level.
-    """
-    alpha_bar = alphas_cumprod.to(timesteps.device)[timesteps.long()].float()
-    return ((1 - alpha_bar) / alpha_bar).sqrt()

@@ -18,11 +18,12 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
+from ..base_features import frame_features
+from ..components import load_components
+from ..entity import entity_embeddings, pool_features
 from ..errors import DragAnythingError
-from .components import load_components
 from .config import TrainConfig
 from .dataset import EMBEDDINGS_DIR, VideoSegmentationDataset
-from .entity_features import entity_vectors, first_frame_features
 
 
 def video_seed(name: str, seed: int = 0) -> int:
@@ -56,13 +57,12 @@ def extract_entity_embeddings(data_root: str | Path, model_dir: str | Path, *, h
 @torch.no_grad()
 def video_entity_embeddings(components, frame: np.ndarray, panoptic: np.ndarray, ids, time_ids, *,
                             seed: int) -> torch.Tensor:
-    """Embeddings [N, C/2] of the entities ``ids`` of one video from its first frame (uint8 [H, W, 3]) and mask."""
-    device = components.unet.device
-    image = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None].float().to(device) / 127.5 - 1
-    generator = torch.Generator(device=device).manual_seed(seed)
-    features = first_frame_features(components, image, time_ids, generator=generator)
+    """Embeddings [N, C/2] of the entities ``ids`` of one video from its first frame (uint8 [H, W, 3]) and its
+    panoptic id image: the base's features pooled inside each id's region, channel pairs averaged."""
+    generator = torch.Generator(device=components.unet.device).manual_seed(seed)
+    features = frame_features(components, frame, time_ids, generator=generator)
     masks = [(np.asarray(panoptic) == int(entity)).astype(np.uint8) for entity in ids]
-    return entity_vectors(features[0].float(), masks, [str(int(entity)) for entity in ids])
+    return entity_embeddings(pool_features(features, masks, [str(int(entity)) for entity in ids]), mode="trained")
 
 
 def main(argv: list[str] | None = None) -> int:

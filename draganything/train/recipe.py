@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from ..errors import DragAnythingError
-from .components import load_components
+from ..components import load_components
 from .config import TINY_CONFIGS_DIR, TrainConfig
 from .synthetic import SceneConfig, write_dataset
 

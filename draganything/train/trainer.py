@@ -31,7 +31,8 @@ from torch.utils.data import DataLoader
 
 from ..entity import BACKGROUND
 from ..unet import unet_forward_with_residuals
-from .components import (
+from ..base_features import timesteps_for
+from ..components import (
     Components,
     build_components,
     image_embedding,
@@ -41,7 +42,7 @@ from .components import (
 )
 from .config import TrainConfig
 from .dataset import VideoSegmentationDataset, collate, dense_entity_maps
-from .edm import edm_loss, input_scale, sample_sigmas, timesteps_for
+from .edm import edm_loss, input_scale, sample_sigmas
 from .extract import video_entity_embeddings, video_seed
 
 # ------------------------------------------------------------------------------------------------------- data

@@ -27,7 +27,14 @@ from .formats import (
     to_tracks,
 )
 from .model import Click, Entity, Trajectories
-from .resample import OFFFRAME_POLICIES, RESAMPLE_MODES, apply_offframe, resample_track
+from .resample import (
+    OFFFRAME_POLICIES,
+    RESAMPLE_CHOICES,
+    RESAMPLE_MODES,
+    apply_offframe,
+    resample_track,
+    resolve_resample_mode,
+)
 
 __all__ = [
     "FORMAT_NAME",
@@ -35,6 +42,7 @@ __all__ = [
     "OFFFRAME_POLICIES",
     "OFFICIAL_DEMO_IMAGE",
     "OFFICIAL_DEMO_JSON",
+    "RESAMPLE_CHOICES",
     "RESAMPLE_MODES",
     "Click",
     "Entity",
@@ -50,6 +58,7 @@ __all__ = [
     "parse_trajectories",
     "parse_vipseg",
     "resample_track",
+    "resolve_resample_mode",
     "to_document",
     "to_json",
     "to_tracks",

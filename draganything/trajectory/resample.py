@@ -10,9 +10,11 @@ from ..errors import DragAnythingError, check_choice
 from .validation import FORMAT_DOC, check_num_frames
 
 if TYPE_CHECKING:
-    from .model import Entity
+    from .model import Entity, Trajectories
 
 RESAMPLE_MODES = ("index", "pchip", "arc_length", "time")
+# "auto" picks one of RESAMPLE_MODES from the trajectories themselves (resolve_resample_mode).
+RESAMPLE_CHOICES = ("auto", *RESAMPLE_MODES)
 OFFFRAME_POLICIES = ("invisible", "clip")
 
 
@@ -74,6 +76,24 @@ def resample_track(entity: Entity, num_frames: int, mode: str = "index") -> tupl
     param = entity.frames.astype(np.float64)
     samples = np.arange(num_frames, dtype=np.float64)
     return _interp_points(samples, param, points), visible[_nearest(param, samples)]
+
+
+def resolve_resample_mode(trajectories: Trajectories, num_frames: int, mode: str = "auto") -> str:
+    """``mode``, or for "auto" the mode the trajectories ask for at ``num_frames`` frames.
+
+    "auto": "time" when every moving entity has per-point frames that fit the video; "index" when the file holds
+    one point per frame (the official demo.json); else "arc_length" (constant speed through the points).
+    """
+    check_choice("resampling mode", mode, RESAMPLE_CHOICES, "a resampling mode", f"see {FORMAT_DOC}")
+    if mode != "auto":
+        return mode
+    check_num_frames(num_frames)
+    moving = [entity for entity in trajectories if not entity.anchor and len(entity.points) > 1]
+    if moving and all(entity.frames is not None for entity in moving):
+        return "time" if all(entity.frames[-1] < num_frames for entity in moving) else "arc_length"
+    if trajectories.num_frames in (None, num_frames) and all(len(entity.points) >= num_frames for entity in moving):
+        return "index"
+    return "arc_length"
 
 
 def _interp_points(samples: np.ndarray, param: np.ndarray, points: np.ndarray) -> np.ndarray:

@@ -19,11 +19,8 @@ from pathlib import Path
 import pytest
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-FIXTURES_DIR = PROJECT_DIR.parent / "shared" / "fixtures"
 ARTIFACTS_DIR = Path(os.environ.get("DRAGANYTHING_ARTIFACTS", PROJECT_DIR / "artifacts" / "browser"))
 CHROMIUM = os.environ.get("DRAGANYTHING_CHROMIUM", "/usr/bin/chromium")
-# The official demo's two goldfish (1124x668): two clear entities on a dark background.
-FIRST_FRAME_CASE = "fish_@"
 FIRST_FRAME_NAME = "draganything_fish.jpg"
 VIEWPORT = {"width": 1600, "height": 1000}
 APP_READY_TIMEOUT_MS = 90_000
@@ -52,37 +49,8 @@ def comfyui_dir() -> Path:
     return host.comfyui_dir_or_skip()
 
 
-@pytest.fixture(scope="session")
-def test_cache_dir() -> Path:
-    """Where expensive generated files (random checkpoints) are kept between runs, outside the repository."""
-    return host.CACHE_DIR
-
-
-@pytest.fixture(scope="session")
-def random_sam(server, test_cache_dir):
-    """A vit_b segment-anything checkpoint with random weights (same layout as sam_vit_b_01ec64.pth), written once
-    to the test cache and linked into the server's models/sams."""
-    import torch
-
-    sam_registry = pytest.importorskip("segment_anything", reason="needs segment-anything").sam_model_registry
-    cached = test_cache_dir / "sam_vit_b_random.pth"
-    if not cached.is_file():
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        torch.manual_seed(0)
-        torch.save(sam_registry["vit_b"]().state_dict(), cached)
-    folder = server.base_directory / "models" / "sams"
-    folder.mkdir(parents=True, exist_ok=True)
-    if not (folder / cached.name).exists():
-        (folder / cached.name).symlink_to(cached)
-    return cached.name
-
-
-@pytest.fixture(scope="session")
-def first_frame_path() -> Path:
-    path = FIXTURES_DIR / "official_demo" / FIRST_FRAME_CASE / "demo.jpg"
-    if not path.is_file():
-        pytest.skip(f"the official demo fixture {path} is missing (it sits in ../shared/fixtures)")
-    return path
+# segment-anything with random weights, linked into whichever server the test uses.
+random_sam = host.random_sam
 
 
 @pytest.fixture(scope="session")

@@ -245,6 +245,25 @@ def server(comfyui_dir, host_base, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def random_sam(server):
+    """A vit_b segment-anything checkpoint with random weights (same layout as sam_vit_b_01ec64.pth), written once
+    to the test cache and linked into the server's models/sams."""
+    import torch
+
+    sam_registry = pytest.importorskip("segment_anything", reason="needs segment-anything").sam_model_registry
+    cached = CACHE_DIR / "sam_vit_b_random.pth"
+    if not cached.is_file():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(0)
+        torch.save(sam_registry["vit_b"]().state_dict(), cached)
+    folder = server.base_directory / "models" / "sams"
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / cached.name).exists():
+        (folder / cached.name).symlink_to(cached)
+    return cached.name
+
+
+@pytest.fixture(scope="session")
 def start_server(comfyui_dir, host_base, tmp_path_factory):
     """Starts another server of its own: `start_server(models={folder: [files]}, env={...})`, with the example
     input copied in; every one started is stopped at the end of the session."""
@@ -265,15 +284,15 @@ def start_server(comfyui_dir, host_base, tmp_path_factory):
 
 
 # ------------------------------------------------------------------------------------------- in-process host
-TINY_CONTEXT_DIM = 32
-TINY_WIDTHS = (32, 64, 64, 64)
-TINY_HEAD_CHANNELS = 16
+SMALL_CONTEXT_DIM = 32
+SMALL_WIDTHS = (32, 64, 64, 64)
+SMALL_HEAD_CHANNELS = 16
 
 
 class InProcessHost:
     """The host's own modules imported into the test process (CPU, fp32), and the pack loaded as ComfyUI loads it.
 
-    Builds tiny models with the host's classes: an SVD img2vid UNet with SVD's block layout at small widths and
+    Builds small random models with the host's classes: an SVD img2vid UNet with SVD's block layout at small widths and
     a matching library ControlNet, so sampling with the real host code takes seconds on a CPU.
     """
 
@@ -304,7 +323,7 @@ class InProcessHost:
 
         return importlib.import_module(f"{self.pack_name}.{dotted}")
 
-    def tiny_svd_patcher(self, seed: int = 0):
+    def random_svd_patcher(self, seed: int = 0):
         """A ModelPatcher of model_base.SVD_img2vid with SVD's topology at widths 32/64/64/64, random weights."""
         import comfy.model_patcher
         import comfy.supported_models
@@ -313,17 +332,17 @@ class InProcessHost:
         unet_config = {
             "use_checkpoint": False, "image_size": 32, "use_spatial_transformer": True, "legacy": False,
             "num_classes": "sequential", "adm_in_channels": 768, "in_channels": 8, "out_channels": 4,
-            "model_channels": TINY_WIDTHS[0], "num_res_blocks": [2, 2, 2, 2], "channel_mult": [1, 2, 2, 2],
+            "model_channels": SMALL_WIDTHS[0], "num_res_blocks": [2, 2, 2, 2], "channel_mult": [1, 2, 2, 2],
             # Listed from the last output block to the first (the host pops them in reverse).
             "transformer_depth": [1, 1, 1, 1, 1, 1, 0, 0], "transformer_depth_output": [1, 1, 1, 1, 1, 1, 1, 1, 1,
                                                                                          0, 0, 0],
-            "transformer_depth_middle": 1, "use_linear_in_transformer": True, "context_dim": TINY_CONTEXT_DIM,
+            "transformer_depth_middle": 1, "use_linear_in_transformer": True, "context_dim": SMALL_CONTEXT_DIM,
             "extra_ff_mix_layer": True, "use_spatial_context": True, "merge_strategy": "learned_with_images",
             "merge_factor": 0.0, "video_kernel_size": [3, 1, 1], "use_temporal_resblock": True,
             "use_temporal_attention": True, "disable_temporal_crossattention": False,
         }
         model_config = comfy.supported_models.SVD_img2vid(unet_config)
-        model_config.unet_config["num_head_channels"] = TINY_HEAD_CHANNELS
+        model_config.unet_config["num_head_channels"] = SMALL_HEAD_CHANNELS
         model_config.set_inference_dtype(torch.float32, None)
         model = model_config.get_model({})
         generator = torch.Generator().manual_seed(seed)
@@ -333,37 +352,37 @@ class InProcessHost:
         device = torch.device("cpu")
         return comfy.model_patcher.ModelPatcher(model, load_device=device, offload_device=device)
 
-    def tiny_controlnet_config(self) -> dict:
+    def small_controlnet_config(self) -> dict:
         testing = self.module("draganything.testing")
         return {
-            **testing.tiny_controlnet_config(),
-            "block_out_channels": TINY_WIDTHS,
-            "num_attention_heads": tuple(width // TINY_HEAD_CHANNELS for width in TINY_WIDTHS),
-            "cross_attention_dim": TINY_CONTEXT_DIM,
+            **testing.small_controlnet_config(),
+            "block_out_channels": SMALL_WIDTHS,
+            "num_attention_heads": tuple(width // SMALL_HEAD_CHANNELS for width in SMALL_WIDTHS),
+            "cross_attention_dim": SMALL_CONTEXT_DIM,
             # The host feeds SVD's real time-id embedding (3 x 256) whatever the UNet's width.
             "addition_time_embed_dim": 256,
             "projection_class_embeddings_input_dim": 768,
         }
 
-    def tiny_controlnet(self, seed: int = 1, compile: bool = False):
+    def random_controlnet(self, seed: int = 1, compile: bool = False):
         """(library network, the pack's LoadedControlNet wrapping it) with every weight random."""
         import torch
 
         controlnet_module = self.module("draganything.controlnet")
         torch.manual_seed(seed)
-        network = controlnet_module.DragAnythingControlNet.from_config(self.tiny_controlnet_config()).eval()
+        network = controlnet_module.DragAnythingControlNet.from_config(self.small_controlnet_config()).eval()
         generator = torch.Generator().manual_seed(seed)
         with torch.no_grad():
             for parameter in network.parameters():
                 parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.05)
         control = self.module("nodes.control")
-        return network, control.wrap_controlnet(network, torch.float32, "tiny", compile=compile)
+        return network, control.wrap_controlnet(network, torch.float32, "random", compile=compile)
 
 
     def diffusers_unet_config(self) -> dict:
-        """The diffusers UNetSpatioTemporalConditionModel config of the same tiny network as tiny_svd_patcher."""
+        """The diffusers UNetSpatioTemporalConditionModel config of the same small network as random_svd_patcher."""
         embedder_keys = {"conditioning_channels", "conditioning_embedding_out_channels", "entity_embedding_channels"}
-        return {key: value for key, value in self.tiny_controlnet_config().items() if key not in embedder_keys}
+        return {key: value for key, value in self.small_controlnet_config().items() if key not in embedder_keys}
 
     def host_state_dict_from_diffusers(self, diffusers_state: dict, unet_config: dict) -> dict:
         """diffusers SVD UNet weights renamed to the host's UNet layout, as the tiny loader renames them."""

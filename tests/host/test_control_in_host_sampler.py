@@ -1,4 +1,4 @@
-"""The DragAnything ControlBase inside the host's real sampler (in-process, tiny random SVD, CPU, fp32)."""
+"""The DragAnything ControlBase inside the host's real sampler (in-process, small random SVD, CPU, fp32)."""
 
 import dataclasses
 import logging
@@ -15,7 +15,7 @@ FRAMES, SIZE, STEPS, CFG, MIN_CFG = 2, 64, 2, 2.5, 1.0
 
 def conditions(host, num_frames=None, resampling="pchip"):
     trajectory = host.module("draganything.trajectory")
-    values = host.module("nodes.values")
+    resolution_free = host.module("draganything.resolution_free")
     entities = [
         trajectory.Entity(id="ball", points=[[20, 20], [40, 36]]),
         trajectory.Entity(id="ground", points=[[32, 56]], anchor=True),
@@ -25,7 +25,7 @@ def conditions(host, num_frames=None, resampling="pchip"):
     masks[0, 12:30, 12:30] = True
     masks[1, 48:, :] = True
     pooled = torch.randn(2, 320, generator=torch.Generator().manual_seed(3))
-    return values.ResolutionFreeConditions(trajectories, masks, pooled, resampling=resampling)
+    return resolution_free.ResolutionFreeConditions(trajectories, masks, pooled, resampling=resampling)
 
 
 def svd_conditioning():
@@ -51,8 +51,8 @@ def sample(host, patcher, positive, negative, sampler="euler", scheduler="karras
 
 @pytest.fixture(scope="module")
 def models(host):
-    patcher = host.tiny_svd_patcher()
-    _, controlnet = host.tiny_controlnet()
+    patcher = host.random_svd_patcher()
+    _, controlnet = host.random_controlnet()
     return patcher, controlnet
 
 
@@ -337,7 +337,7 @@ def test_compiled_controlnet_gives_the_eager_video(host, models, eager_videos):
 
     patcher, _ = models
     reference, uncontrolled = eager_videos
-    _, compiled = host.tiny_controlnet(compile=True)  # the same seed: the eager network's weights
+    _, compiled = host.random_controlnet(compile=True)  # the same seed: the eager network's weights
     assert compiled.compiled
     graphs_before = counters["stats"]["unique_graphs"]
     video = controlled(host, patcher, compiled)
@@ -359,7 +359,7 @@ def test_host_torch_compile_model_on_the_unet_keeps_the_control(host, models, ea
 
     patcher, _ = models
     compiled_unet = TorchCompileModel.execute(patcher, "inductor").result[0]
-    _, compiled = host.tiny_controlnet(compile=True)
+    _, compiled = host.random_controlnet(compile=True)
     video = controlled(host, compiled_unet, compiled)
     difference = relative_max(video, eager_videos[0])
     print(f"compiled UNet + compiled ControlNet vs eager: relative max {difference:.1e}")
@@ -385,8 +385,8 @@ def test_the_controlnet_gets_an_fp32_timestep_whatever_it_computes_in(host, mode
     to 3 significant digits before its frequencies are taken."""
     control = host.module("nodes.control")
     patcher, _ = models
-    network, _ = host.tiny_controlnet()
-    half = control.wrap_controlnet(network.to(torch.bfloat16), torch.bfloat16, "tiny bf16")
+    network, _ = host.random_controlnet()
+    half = control.wrap_controlnet(network.to(torch.bfloat16), torch.bfloat16, "random bf16")
     half = dataclasses.replace(half, compute_dtype=torch.bfloat16)
     seen = []
     forward = half.network.forward

@@ -1,5 +1,5 @@
 """The native path is the method: the host's sampler with Apply DragAnything gives the library's headless
-pipeline's latents for the same weights, noise, sigmas and conditions (tiny random SVD, CPU, fp32)."""
+pipeline's latents for the same weights, noise, sigmas and conditions (small random SVD, CPU, fp32)."""
 
 import numpy as np
 import pytest
@@ -22,7 +22,7 @@ def build(host):
     testing = host.module("draganything.testing")
     pipeline_module = host.module("draganything.pipeline")
     trajectory = host.module("draganything.trajectory")
-    values = host.module("nodes.values")
+    resolution_free = host.module("draganything.resolution_free")
 
     torch.manual_seed(0)
     unet = UNetSpatioTemporalConditionModel.from_config(host.diffusers_unet_config()).eval()
@@ -30,17 +30,17 @@ def build(host):
     with torch.no_grad():
         for parameter in unet.parameters():
             parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.05)
-    network, controlnet = host.tiny_controlnet()
+    network, controlnet = host.random_controlnet()
     # The host wrapper owns its network (it swaps the time-id projection); the pipeline gets the same weights.
     headless_network = host.module("draganything.controlnet").DragAnythingControlNet.from_config(network.config)
     state = network.state_dict()
     state.update({key: value for key, value in headless_network.state_dict().items() if key.startswith("add_time")})
     headless_network.load_state_dict(state)
     pipeline = pipeline_module.DragAnythingPipeline(
-        vae=testing.tiny_vae(), image_encoder=testing.tiny_image_encoder(), unet=unet,
+        vae=testing.random_vae(), image_encoder=testing.random_image_encoder(), unet=unet,
         scheduler=pipeline_module.build_scheduler(), controlnet=headless_network.eval())
 
-    patcher = host.tiny_svd_patcher()
+    patcher = host.random_svd_patcher()
     unet_config = dict(patcher.model.model_config.unet_config)
     patcher.model.diffusion_model.load_state_dict(
         host.host_state_dict_from_diffusers(unet.state_dict(), unet_config), strict=True)
@@ -51,7 +51,7 @@ def build(host):
     masks[0, 10:28, 10:28] = True
     masks[1, 4:20, 40:60] = True
     pooled = torch.randn(2, 320, generator=torch.Generator().manual_seed(5))
-    conditions = values.ResolutionFreeConditions(
+    conditions = resolution_free.ResolutionFreeConditions(
         trajectory.Trajectories(entities, width=SIZE, height=SIZE), masks, pooled)
     return pipeline, patcher, controlnet, conditions
 

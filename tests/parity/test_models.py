@@ -1,6 +1,6 @@
 """The ControlNet's residuals and the UNet's output with injected residuals, against the official modules.
 
-Both sides load one state dict (tiny configs, every tensor random, zero convolutions included) and see the same
+Both sides load one state dict (small configs, every tensor random, zero convolutions included) and see the same
 inputs. The official side is `models/DragAnything.py: DragAnythingSDVModel` and
 `models/unet_spatio_temporal_condition_controlnet.py: UNetSpatioTemporalConditionControlNetModel` on the
 vendored diffusers 0.25; ours is `draganything.controlnet.DragAnythingControlNet` and diffusers'
@@ -24,7 +24,7 @@ FP64_REL = 1e-12
 
 
 def _controlnet_inputs(batch_size: int, seed: int) -> dict[str, torch.Tensor]:
-    from draganything.testing import TINY_CONTEXT_DIM
+    from draganything.testing import SMALL_CONTEXT_DIM
 
     generator = torch.Generator().manual_seed(seed)
     latent_h, latent_w = HEIGHT // 8, WIDTH // 8
@@ -32,7 +32,7 @@ def _controlnet_inputs(batch_size: int, seed: int) -> dict[str, torch.Tensor]:
         "sample": torch.randn(batch_size, FRAMES, 8, latent_h, latent_w, generator=generator),
         "timestep": torch.tensor(1.2345),
         # Distinct contexts per batch entry, as with CFG (zeros vs the CLIP embedding), so a context mix-up shows.
-        "encoder_hidden_states": torch.randn(batch_size, 1, TINY_CONTEXT_DIM, generator=generator),
+        "encoder_hidden_states": torch.randn(batch_size, 1, SMALL_CONTEXT_DIM, generator=generator),
         "added_time_ids": torch.tensor([[6.0, 128.0, 0.02]]).repeat(batch_size, 1),
         "controlnet_cond": torch.rand(batch_size, FRAMES, 3, HEIGHT, WIDTH, generator=generator) * 255,
         "ID_feature": torch.randn(batch_size, FRAMES, 160, HEIGHT, WIDTH, generator=generator),
@@ -42,15 +42,15 @@ def _controlnet_inputs(batch_size: int, seed: int) -> dict[str, torch.Tensor]:
 @pytest.fixture(scope="module")
 def parity_models(official, perturbed, tmp_path_factory):
     from draganything.testing import (
-        tiny_controlnet,
-        tiny_controlnet_config,
-        tiny_unet,
-        tiny_unet_config,
+        random_controlnet,
+        small_controlnet_config,
+        random_unet,
+        small_unet_config,
     )
 
     workdir = tmp_path_factory.mktemp("parity_models")
-    controlnet = tiny_controlnet(seed=11)
-    unet = perturbed(tiny_unet(seed=12), seed=13)
+    controlnet = random_controlnet(seed=11)
+    unet = perturbed(random_unet(seed=12), seed=13)
     controlnet_weights = str(workdir / "controlnet.safetensors")
     unet_weights = str(workdir / "unet.safetensors")
     official.write_tensors(controlnet_weights, controlnet.state_dict())
@@ -73,8 +73,8 @@ def parity_models(official, perturbed, tmp_path_factory):
         "b2": official.write_tensors(workdir / "controlnet_b2.safetensors", inputs_b2),
         "unet": official.write_tensors(workdir / "unet_inputs.safetensors", unet_inputs),
     }
-    controlnet_config = tiny_controlnet_config()
-    unet_config = tiny_unet_config()
+    controlnet_config = small_controlnet_config()
+    unet_config = small_unet_config()
     jobs = [
         {"task": "controlnet", "config": controlnet_config, "weights": controlnet_weights, "inputs": paths["b1"]},
         {"task": "controlnet", "config": controlnet_config, "weights": controlnet_weights, "inputs": paths["b1"],

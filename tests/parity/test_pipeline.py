@@ -1,6 +1,6 @@
 """A few full sampling steps with classifier-free guidance, against the official pipeline.
 
-Official: `pipeline/pipeline_svd_DragAnything.py: StableVideoDiffusionPipeline`, built directly from tiny
+Official: `pipeline/pipeline_svd_DragAnything.py: StableVideoDiffusionPipeline`, built directly from small
 components (its UNet class, `DragAnythingSDVModel`, the vendored diffusers' AutoencoderKLTemporalDecoder and
 EulerDiscreteScheduler with SVD's scheduler config, transformers' CLIPVisionModelWithProjection), with the
 noise-augmentation draw and the initial latents injected. Ours: `draganything.pipeline.DragAnythingPipeline`
@@ -28,7 +28,7 @@ DECODE_CHUNK = 3  # 3 + 1 frames: the chunking is exercised
 #   image latents:   VAE_REL_FLOOR + 2 x official error,
 #   sampled latents and decoded frames: max(SAMPLE_REL_FLOOR, SAMPLE_PER_VAE_ERROR x official error).
 # Without the VAE error, ours and the official agree to 2.5e-6 after three steps; switching off any one official
-# choice moves them by 2.5e-4 (the time ids, weak in a tiny random network) up to 3 (test_preset_switches_matter).
+# choice moves them by 2.5e-4 (the time ids, weak in a small random network) up to 3 (test_preset_switches_matter).
 CLIP_REL = 1e-5
 VAE_REL_FLOOR = 1e-5
 SAMPLE_REL_FLOOR = 2e-5
@@ -56,37 +56,37 @@ def _clip_kwargs(config) -> dict:
 
 @pytest.fixture(scope="module")
 def parity_pipeline(official, perturbed, tmp_path_factory):
-    """Tiny random components on both sides and the official pipeline's run on random conditions."""
+    """Small random components on both sides and the official pipeline's run on random conditions."""
     from draganything.pipeline import (
         SVD_SCHEDULER_CONFIG,
         DragAnythingPipeline,
         build_scheduler,
     )
     from draganything.testing import (
-        tiny_clip_vision_config,
-        tiny_controlnet,
-        tiny_controlnet_config,
-        tiny_image_encoder,
-        tiny_unet,
-        tiny_unet_config,
-        tiny_vae,
-        tiny_vae_config,
+        small_clip_vision_config,
+        random_controlnet,
+        small_controlnet_config,
+        random_image_encoder,
+        random_unet,
+        small_unet_config,
+        random_vae,
+        small_vae_config,
     )
 
     workdir = tmp_path_factory.mktemp("parity_pipeline")
     components = {
-        "unet": perturbed(tiny_unet(seed=31), seed=32),
-        "controlnet": tiny_controlnet(seed=33),
-        "vae": perturbed(tiny_vae(seed=34), seed=35),
-        "image_encoder": perturbed(tiny_image_encoder(seed=36), seed=37),
+        "unet": perturbed(random_unet(seed=31), seed=32),
+        "controlnet": random_controlnet(seed=33),
+        "vae": perturbed(random_vae(seed=34), seed=35),
+        "image_encoder": perturbed(random_image_encoder(seed=36), seed=37),
     }
     weights = {kind: official.write_tensors(workdir / f"{kind}.safetensors", module.state_dict())
                for kind, module in components.items()}
     configs = {
-        "unet": tiny_unet_config(),
-        "controlnet": tiny_controlnet_config(),
-        "vae": tiny_vae_config(),
-        "image_encoder": _clip_kwargs(tiny_clip_vision_config()),
+        "unet": small_unet_config(),
+        "controlnet": small_controlnet_config(),
+        "vae": small_vae_config(),
+        "image_encoder": _clip_kwargs(small_clip_vision_config()),
     }
 
     generator = torch.Generator().manual_seed(41)

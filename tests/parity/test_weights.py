@@ -22,13 +22,13 @@ RESIDUAL_REL = 1e-6
 
 
 def _inputs(seed: int) -> dict[str, torch.Tensor]:
-    from draganything.testing import TINY_CONTEXT_DIM
+    from draganything.testing import SMALL_CONTEXT_DIM
 
     generator = torch.Generator().manual_seed(seed)
     return {
         "sample": torch.randn(1, FRAMES, 8, HEIGHT // 8, WIDTH // 8, generator=generator),
         "timestep": torch.tensor(0.75),
-        "encoder_hidden_states": torch.randn(1, 1, TINY_CONTEXT_DIM, generator=generator),
+        "encoder_hidden_states": torch.randn(1, 1, SMALL_CONTEXT_DIM, generator=generator),
         "added_time_ids": torch.tensor([[6.0, 128.0, 0.02]]),
         "controlnet_cond": torch.rand(1, FRAMES, 3, HEIGHT, WIDTH, generator=generator) * 255,
         "ID_feature": torch.randn(1, FRAMES, 160, HEIGHT, WIDTH, generator=generator),
@@ -45,18 +45,18 @@ def _residuals(controlnet, inputs):
 
 
 def test_checkpoints_move_both_ways(official, tmp_path_factory, compare):
-    from draganything.testing import tiny_controlnet, tiny_controlnet_config
+    from draganything.testing import random_controlnet, small_controlnet_config
     from draganything.weights import load_controlnet
 
     workdir = tmp_path_factory.mktemp("parity_weights")
-    controlnet = tiny_controlnet(seed=61)
+    controlnet = random_controlnet(seed=61)
     weights = official.write_tensors(workdir / "controlnet.safetensors", controlnet.state_dict())
     ours_saved = workdir / "saved_by_ours"
     controlnet.save_pretrained(ours_saved)
     official_saved = workdir / "saved_by_official"
     inputs = _inputs(seed=62)
     jobs = [
-        {"task": "save_controlnet", "config": tiny_controlnet_config(), "weights": weights,
+        {"task": "save_controlnet", "config": small_controlnet_config(), "weights": weights,
          "directory": str(official_saved)},
         {"task": "controlnet", "pretrained": str(ours_saved),
          "inputs": official.write_tensors(workdir / "inputs.safetensors", inputs)},

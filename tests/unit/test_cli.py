@@ -2,7 +2,6 @@
 paragraph on stderr (never a traceback); a bad command line exits 2."""
 
 import hashlib
-import importlib
 import json
 import os
 import shutil
@@ -153,6 +152,65 @@ def test_conditions_explicit_files_and_a_mask_folder(example_copy, tmp_path, cap
     assert status == cli.EXIT_OK, err
     first, second = (np.load(tmp_path / name / "conditions.npz") for name in "ab")
     assert np.array_equal(first["gaussian"], second["gaussian"])
+
+
+# One click per entity of the example, in its order (road, car, balloon), where a user would click on each.
+EXAMPLE_CLICKS = ["470,296", "105,224", "440,104"]
+
+
+def click_args(*clicks):
+    return [part for click in clicks for part in ("--click", click)]
+
+
+def test_conditions_makes_the_masks_from_clicks(tmp_path, capsys):
+    from draganything.conditions import build_conditions
+    from draganything.segmentation import EntityPrompt, segment_with_grabcut
+    from draganything.trajectory import load_trajectories
+
+    status, out, err = run(capsys, "conditions", "--example", *click_args(*EXAMPLE_CLICKS), "--out", tmp_path / "c")
+    assert status == cli.EXIT_OK, err
+    assert "car: 4 point(s), radius" in out and "mask from the click (105, 224) by GrabCut" in out
+    clicked = np.load(tmp_path / "c" / "conditions.npz")
+    # The maps are built on exactly the masks GrabCut makes from those clicks...
+    image = np.asarray(Image.open(EXAMPLE_IMAGE).convert("RGB"))
+    prompts = [EntityPrompt(np.array([[float(v) for v in click.split(",")]]), np.ones(1, int)) for click in EXAMPLE_CLICKS]
+    trajectories = load_trajectories(EXAMPLE_TRAJECTORIES)
+    expected = build_conditions(trajectories, list(segment_with_grabcut(image, prompts)), num_frames=EXAMPLE_FRAMES,
+                                resample="time")
+    assert clicked["sides"].tolist() == expected.sides.tolist()
+    # ...the car's about as large as with the scene's own mask (how well GrabCut does is tested with it).
+    status, _, err = run(capsys, "conditions", "--example", "--out", tmp_path / "m")
+    assert status == cli.EXIT_OK, err
+    shipped = np.load(tmp_path / "m" / "conditions.npz")
+    assert abs(int(clicked["sides"][1]) - int(shipped["sides"][1])) <= 0.25 * shipped["sides"][1]
+    assert clicked["entity_index"][0, 236, 112] == 1 and clicked["entity_index"][0, 104, 440] == 2
+
+
+@pytest.mark.parametrize("extra, fragments", [
+    (click_args("112,236"), ["--click", "1 click(s) for 3 entities", "road, car, balloon"]),
+    (click_args("470,296", "112,236", "900,104"), ["--click", "(900, 104) lies outside the 576x320"]),
+    (click_args(*EXAMPLE_CLICKS) + ["--masks", "m.png"], ["--click", "--masks"]),
+    (["--sam", "sam_vit_b_01ec64.pth"], ["--sam", "--click"]),
+    (click_args(*EXAMPLE_CLICKS) + ["--sam", "missing_sam.pth"], ["--sam", "no file", "sam_vit_b_01ec64.pth"]),
+])
+def test_bad_clicks_are_refused(tmp_path, capsys, extra, fragments):
+    status, _, err = run(capsys, "conditions", "--example", *extra, "--out", tmp_path)
+    assert_bad_input(status, err, *fragments)
+
+
+@pytest.mark.slow
+def test_conditions_makes_the_masks_with_sam_from_clicks(tmp_path, capsys):
+    import torch
+    from segment_anything import sam_model_registry
+
+    torch.manual_seed(0)
+    torch.save(sam_model_registry["vit_b"]().state_dict(), tmp_path / "sam_vit_b_random.pth")
+    status, out, err = run(capsys, "conditions", "--example", *click_args(*EXAMPLE_CLICKS), "--sam",
+                           tmp_path / "sam_vit_b_random.pth", "--frames", "3", "--out", tmp_path / "out")
+    # Random weights make arbitrary (small) masks; what matters here is that SAM made them from the clicks.
+    assert status == cli.EXIT_OK, err
+    assert "mask from the click (105, 224) by SAM vit_b" in out
+    assert np.load(tmp_path / "out" / "conditions.npz")["sides"].min() > 0
 
 
 def test_conditions_reads_kjnodes_coordinates_with_unnamed_masks(example_copy, tmp_path, capsys):
@@ -340,6 +398,8 @@ def test_unknown_device(tmp_path, capsys):
     ["conditions", "--example", "--size", "576by320", "--out", "x"],
     ["conditions", "--example", "--frames", "0", "--out", "x"],
     ["conditions", "--example", "--framing", "zoom", "--out", "x"],
+    ["conditions", "--example", "--click", "112", "--out", "x"],
+    ["conditions", "--example", "--click", "a,b", "--out", "x"],
 ])
 def test_bad_command_lines_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -365,20 +425,20 @@ def test_unexpected_errors_are_one_paragraph_unless_debugging(monkeypatch, tmp_p
 # ------------------------------------------------------------------------------------------------ generate
 
 
-def write_tiny_models(root: Path) -> dict[str, Path]:
-    """Random tiny models in the layouts the command reads: an SVD img2vid diffusers folder, a DragAnything
+def write_random_models(root: Path) -> dict[str, Path]:
+    """Small random models in the layouts the command reads: an SVD img2vid diffusers folder, a DragAnything
     ControlNet folder (config.json + safetensors) and an SD-1.5-layout folder for DIFT whose last up block has
     320 channels, so the entity vectors have the 160 channels the ControlNet takes."""
     import torch
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPImageProcessor, CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-    from draganything.testing import tiny_controlnet, tiny_image_encoder, tiny_unet, tiny_vae
+    from draganything.testing import random_controlnet, random_image_encoder, random_unet, random_vae
 
     svd = root / "svd"
-    tiny_unet().save_pretrained(svd / "unet")
-    tiny_vae().save_pretrained(svd / "vae")
-    tiny_image_encoder().save_pretrained(svd / "image_encoder")
+    random_unet().save_pretrained(svd / "unet")
+    random_vae().save_pretrained(svd / "vae")
+    random_image_encoder().save_pretrained(svd / "image_encoder")
     CLIPImageProcessor(crop_size=224, size={"shortest_edge": 224}).save_pretrained(svd / "feature_extractor")
     from draganything.pipeline import build_scheduler
 
@@ -391,7 +451,7 @@ def write_tiny_models(root: Path) -> dict[str, Path]:
         "unet": ["diffusers", "UNetSpatioTemporalConditionModel"],
         "vae": ["diffusers", "AutoencoderKLTemporalDecoder"],
     }))
-    tiny_controlnet().save_pretrained(root / "controlnet")
+    random_controlnet().save_pretrained(root / "controlnet")
 
     dift = root / "dift"
     torch.manual_seed(0)
@@ -420,9 +480,8 @@ def write_tiny_models(root: Path) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def tiny_models(tmp_path_factory) -> dict[str, Path]:
-    pytest.importorskip("draganything.pipeline", reason="the headless pipeline is not in this checkout")
-    return write_tiny_models(tmp_path_factory.mktemp("models"))
+def random_models(tmp_path_factory) -> dict[str, Path]:
+    return write_random_models(tmp_path_factory.mktemp("models"))
 
 
 def generate_args(models, out, *extra):
@@ -431,8 +490,8 @@ def generate_args(models, out, *extra):
 
 
 @pytest.mark.slow
-def test_generate_writes_the_video_and_its_panels(tiny_models, tmp_path, capsys):
-    status, out, err = run(capsys, *generate_args(tiny_models, tmp_path, "--mp4", "--preset", "official"))
+def test_generate_writes_the_video_and_its_panels(random_models, tmp_path, capsys):
+    status, out, err = run(capsys, *generate_args(random_models, tmp_path, "--mp4", "--preset", "official"))
     assert status == cli.EXIT_OK, err
     assert viz.read_video(tmp_path / "video.gif").shape == (3, 64, 128, 3)
     assert viz.read_video(tmp_path / "video.mp4").shape == (3, 64, 128, 3)
@@ -443,8 +502,8 @@ def test_generate_writes_the_video_and_its_panels(tiny_models, tmp_path, capsys)
 
 
 @pytest.mark.slow
-def test_conditions_with_a_dift_model_paints_its_features(tiny_models, tmp_path, capsys):
-    status, out, err = run(capsys, "conditions", "--example", "--dift", tiny_models["dift"], "--size", "256x128",
+def test_conditions_with_a_dift_model_paints_its_features(random_models, tmp_path, capsys):
+    status, out, err = run(capsys, "conditions", "--example", "--dift", random_models["dift"], "--size", "256x128",
                            "--frames", "3", "--out", tmp_path)
     assert status == cli.EXIT_OK, err
     maps = np.load(tmp_path / "conditions.npz")
@@ -454,14 +513,13 @@ def test_conditions_with_a_dift_model_paints_its_features(tiny_models, tmp_path,
     stand_in = cli.stand_in_vectors(3)
     assert not np.allclose(maps["embeddings"], stand_in.reshape(3, 160, 2).mean(-1).numpy())
     # Same seed, same features.
-    status, _, err = run(capsys, "conditions", "--example", "--dift", tiny_models["dift"], "--size", "256x128",
+    status, _, err = run(capsys, "conditions", "--example", "--dift", random_models["dift"], "--size", "256x128",
                          "--frames", "3", "--out", tmp_path / "again")
     assert status == cli.EXIT_OK, err
     assert np.array_equal(np.load(tmp_path / "again" / "conditions.npz")["embeddings"], maps["embeddings"])
 
 
 def test_generate_checks_the_size_rule_before_loading_anything(tmp_path, capsys):
-    pytest.importorskip("draganything.pipeline", reason="the headless pipeline is not in this checkout")
     status, _, err = run(capsys, "generate", "--example", "--svd", tmp_path, "--controlnet", tmp_path, "--dift",
                          tmp_path, "--size", "600x320", "--out", tmp_path / "o")
     assert_bad_input(status, err, "--size", "multiple of 64")
@@ -482,15 +540,15 @@ def test_generate_reports_a_controlnet_file_that_is_not_safetensors(tmp_path, ca
 
 
 @pytest.mark.slow
-def test_generate_reports_a_checkpoint_of_another_model(tiny_models, tmp_path, capsys):
-    models = dict(tiny_models, controlnet=tiny_models["dift"] / "unet")
+def test_generate_reports_a_checkpoint_of_another_model(random_models, tmp_path, capsys):
+    models = dict(random_models, controlnet=random_models["dift"] / "unet")
     status, _, err = run(capsys, *generate_args(models, tmp_path))
     assert_bad_input(status, err)
 
 
 @pytest.mark.slow
-def test_generate_reports_an_svd_folder_that_is_not_one(tiny_models, tmp_path, capsys):
-    models = dict(tiny_models, svd=tiny_models["dift"])
+def test_generate_reports_an_svd_folder_that_is_not_one(random_models, tmp_path, capsys):
+    models = dict(random_models, svd=random_models["dift"])
     status, _, err = run(capsys, *generate_args(models, tmp_path))
     assert_bad_input(status, err, "svd")
 
@@ -498,31 +556,7 @@ def test_generate_reports_an_svd_folder_that_is_not_one(tiny_models, tmp_path, c
 # ------------------------------------------------------------------------------------------------ demo, evaluate
 
 
-def _importable(module: str, name: str) -> bool:
-    try:
-        return hasattr(importlib.import_module(module), name)
-    except ImportError:
-        return False
-
-
-HAS_TINY_DEMO = _importable("draganything.tiny", "run_demo")
-HAS_EVALUATE = _importable("draganything.metrics", "evaluate")
-
-
-@pytest.mark.skipif(HAS_TINY_DEMO, reason="the tiny demo is installed; its run is tested below")
-def test_demo_without_the_tiny_model_says_so(tmp_path, capsys):
-    status, _, err = run(capsys, "demo", "--out", tmp_path / "demo.gif")
-    assert_bad_input(status, err, "demo", "not part of this installation")
-
-
-@pytest.mark.skipif(HAS_EVALUATE, reason="the evaluation is installed; its run is tested below")
-def test_evaluate_without_the_metrics_module_says_so(tmp_path, capsys):
-    status, _, err = run(capsys, "evaluate", "--out", tmp_path)
-    assert_bad_input(status, err, "evaluate", "not part of this installation")
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(not HAS_TINY_DEMO, reason="draganything.tiny.run_demo is not in this checkout")
 def test_demo_writes_a_video(tmp_path, capsys):
     status, out, err = run(capsys, "demo", "--out", tmp_path / "demo.gif", "--steps", "1")
     assert status == cli.EXIT_OK, err
@@ -532,14 +566,12 @@ def test_demo_writes_a_video(tmp_path, capsys):
     assert f"wrote {tmp_path / 'demo.gif'}" in out
 
 
-@pytest.mark.skipif(not HAS_TINY_DEMO, reason="draganything.tiny.run_demo is not in this checkout")
 def test_demo_wants_a_gif_name(tmp_path, capsys):
     status, _, err = run(capsys, "demo", "--out", tmp_path / "demo.mp4")
     assert_bad_input(status, err, ".gif")
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not HAS_EVALUATE, reason="draganything.metrics.evaluate is not in this checkout")
 def test_evaluate_prints_the_table_and_writes_it(tmp_path, capsys):
     status, out, err = run(capsys, "evaluate", "--out", tmp_path, "--videos", "1", "--steps", "1")
     assert status == cli.EXIT_OK, err

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from draganything.conditions import build_conditions
+from draganything.conditions import build_conditions, map_radii, model_tracks
 from draganything.entity import binarize_mask, read_mask, resize_mask
 from draganything.errors import DragAnythingError
+from draganything.framing import Framing
 from draganything.trajectory import Entity, Trajectories, load_official_demo
 
 GOLDEN_MD5 = {"ship_@": "b7427e1aa74f4f52574e800fafc229e3", "bird_@": "d7baf48e9ef719923390cf353afe974f"}
@@ -130,6 +131,36 @@ def test_radius_overrides_and_entity_radii_are_not_capped():
     assert overridden.sides.tolist() == [7]
     with pytest.raises(DragAnythingError, match="radius_overrides"):
         build_conditions(trajectories, masks, height=64, width=128, num_frames=1, radius_overrides=[7, 8])
+
+
+def test_map_radii_is_the_rule_build_conditions_uses():
+    # 1124x668 -> 576x320 stretched: 0.5125 x 0.479 model pixels per picture pixel (geometric mean 0.4955).
+    to_model = Framing(1124, 668, 576, 320)
+    radii = map_radii(to_model, mask_radii=[74.2, 30.9, 80.0, 80.0], radii=[None, None, 200.0, None],
+                      overrides=[None, None, None, 7.5])
+    # Mask radii are capped at 50 (the cap at a 320 px short side); explicit ones are not; all are truncated.
+    assert radii.sides.tolist() == [50, 30, 99, 7]
+    np.testing.assert_allclose(radii.source, radii.sides / np.sqrt(576 / 1124 * 320 / 668))
+    capped = map_radii(Framing(1152, 640, 1152, 640), [300.0], cap=50)
+    assert capped.sides.tolist() == [50] and capped.source.tolist() == [50.0]
+    with pytest.raises(DragAnythingError, match="radii"):
+        map_radii(to_model, [10.0, 10.0], radii=[None])
+
+
+def test_the_entity_radius_reaches_the_maps_through_map_radii():
+    trajectories, masks = scene([[128, 64]], radius=200)
+    to_model = Framing(256, 128, 128, 64, "center_crop")
+    conditions = build_conditions(trajectories, masks, height=64, width=128, num_frames=1, framing="center_crop")
+    expected = map_radii(to_model, conditions.radii, [200.0])
+    assert conditions.sides.tolist() == expected.sides.tolist() == [100]
+
+
+def test_model_tracks_are_the_points_the_maps_are_drawn_at():
+    trajectories, masks = scene([[100.7, 40.2], [20, 30]])
+    conditions = build_conditions(trajectories, masks, height=64, width=128, num_frames=2, resample="index")
+    points, visible = model_tracks(trajectories, Framing(256, 128, 128, 64), 2, "index")
+    assert np.array_equal(points, conditions.points) and np.array_equal(visible, conditions.visible)
+    assert points[0, 0].tolist() == [50, 20]  # template maps: the official int() of the scaled point
 
 
 def test_entity_vectors_stand_in_for_features():

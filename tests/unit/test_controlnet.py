@@ -15,7 +15,7 @@ from draganything.controlnet import (
     time_ids,
 )
 from draganything.errors import DragAnythingError
-from draganything.testing import TINY_CONTEXT_DIM, tiny_conditions, tiny_controlnet, tiny_unet
+from draganything.testing import SMALL_CONTEXT_DIM, random_conditions, random_controlnet, random_unet
 
 NUM_FRAMES, HEIGHT, WIDTH = 2, 64, 64
 
@@ -29,7 +29,7 @@ def official_layout() -> dict[str, torch.Size]:
 
 @pytest.fixture(scope="module")
 def controlnet() -> DragAnythingControlNet:
-    return tiny_controlnet(seed=1)
+    return random_controlnet(seed=1)
 
 
 def step_inputs(batch_size: int = 1, seed: int = 0) -> dict:
@@ -37,7 +37,7 @@ def step_inputs(batch_size: int = 1, seed: int = 0) -> dict:
     return {
         "sample": torch.randn(batch_size, NUM_FRAMES, 8, HEIGHT // 8, WIDTH // 8, generator=generator),
         "timestep": torch.tensor(0.8),
-        "encoder_hidden_states": torch.randn(batch_size, 1, TINY_CONTEXT_DIM, generator=generator),
+        "encoder_hidden_states": torch.randn(batch_size, 1, SMALL_CONTEXT_DIM, generator=generator),
         "added_time_ids": time_ids(*OFFICIAL_TIME_IDS, batch_size=batch_size),
     }
 
@@ -97,18 +97,18 @@ def test_config_parameter_names_are_the_released_ones_plus_the_entity_widths(tmp
     parameters = set(inspect.signature(DragAnythingControlNet.__init__).parameters) - {"self"}
     assert parameters == RELEASED_CONFIG_KEYS | {"entity_embedding_channels"}
     assert set(OFFICIAL_CONFIG) == RELEASED_CONFIG_KEYS
-    tiny_controlnet().save_config(tmp_path)
+    random_controlnet().save_config(tmp_path)
     saved = json.loads((tmp_path / "config.json").read_text())
     assert {key for key in saved if not key.startswith("_")} == parameters
 
 
-def test_tiny_config_has_the_released_key_names(official_layout, controlnet):
+def test_small_config_has_the_released_key_names(official_layout, controlnet):
     assert controlnet.state_dict().keys() == official_layout.keys()
 
 
 def test_fresh_network_adds_nothing():
-    controlnet = DragAnythingControlNet.from_config(tiny_controlnet().config).eval()
-    gaussian, entity = tiny_conditions(NUM_FRAMES, HEIGHT, WIDTH)
+    controlnet = DragAnythingControlNet.from_config(random_controlnet().config).eval()
+    gaussian, entity = random_conditions(NUM_FRAMES, HEIGHT, WIDTH)
     with torch.no_grad():
         assert not controlnet.embed_conditions(gaussian, entity).any()
         output = controlnet(**step_inputs(), gaussian=gaussian, entity=entity)
@@ -117,7 +117,7 @@ def test_fresh_network_adds_nothing():
 
 
 def test_condition_embedding_shape_and_layouts(controlnet):
-    gaussian, entity = tiny_conditions(NUM_FRAMES, HEIGHT, WIDTH)
+    gaussian, entity = random_conditions(NUM_FRAMES, HEIGHT, WIDTH)
     with torch.no_grad():
         per_video = controlnet.embed_conditions(gaussian, entity)
         batched = controlnet.embed_conditions(torch.stack([gaussian] * 2), torch.stack([entity] * 2))
@@ -130,7 +130,7 @@ def test_condition_embedding_shape_and_layouts(controlnet):
 
 
 def test_both_condition_branches_reach_the_embedding(controlnet):
-    gaussian, entity = tiny_conditions(NUM_FRAMES, HEIGHT, WIDTH)
+    gaussian, entity = random_conditions(NUM_FRAMES, HEIGHT, WIDTH)
     with torch.no_grad():
         reference = controlnet.embed_conditions(gaussian, entity)
         assert not torch.allclose(controlnet.embed_conditions(gaussian * 0.5, entity), reference)
@@ -138,7 +138,7 @@ def test_both_condition_branches_reach_the_embedding(controlnet):
 
 
 def test_residual_shapes_follow_the_svd_encoder(controlnet):
-    gaussian, entity = tiny_conditions(NUM_FRAMES, HEIGHT, WIDTH)
+    gaussian, entity = random_conditions(NUM_FRAMES, HEIGHT, WIDTH)
     with torch.no_grad():
         down, mid = controlnet(**step_inputs(), gaussian=gaussian, entity=entity, return_dict=False)
     # Spec §2.3 for widths (32, 64, 96, 96) and an 8x8 latent.
@@ -150,7 +150,7 @@ def test_residual_shapes_follow_the_svd_encoder(controlnet):
 
 
 def test_precomputed_embedding_matches_raw_conditions_and_is_shared_across_the_batch(controlnet):
-    gaussian, entity = tiny_conditions(NUM_FRAMES, HEIGHT, WIDTH)
+    gaussian, entity = random_conditions(NUM_FRAMES, HEIGHT, WIDTH)
     inputs = step_inputs(batch_size=2)
     with torch.no_grad():
         embedding = controlnet.embed_conditions(gaussian, entity)
@@ -162,7 +162,7 @@ def test_precomputed_embedding_matches_raw_conditions_and_is_shared_across_the_b
 
 
 def test_conditioning_scale_scales_every_residual(controlnet):
-    gaussian, entity = tiny_conditions(NUM_FRAMES, HEIGHT, WIDTH)
+    gaussian, entity = random_conditions(NUM_FRAMES, HEIGHT, WIDTH)
     with torch.no_grad():
         embedding = controlnet.embed_conditions(gaussian, entity)
         full = controlnet(**step_inputs(), condition_embedding=embedding)
@@ -174,7 +174,7 @@ def test_conditioning_scale_scales_every_residual(controlnet):
 
 
 def test_from_unet_copies_the_encoder_and_reproduces_its_activations():
-    unet = tiny_unet(seed=3)
+    unet = random_unet(seed=3)
     controlnet = DragAnythingControlNet.from_unet(unet, copy_add_embedding=True).eval()
     for name in ("conv_in", "time_embedding", "add_embedding", "down_blocks", "mid_block"):
         ours, theirs = getattr(controlnet, name).state_dict(), getattr(unet, name).state_dict()
@@ -190,7 +190,7 @@ def test_from_unet_copies_the_encoder_and_reproduces_its_activations():
     unet.mid_block.register_forward_hook(lambda module, args, output: captured.setdefault("mid", output))
     unet.conv_in.register_forward_hook(lambda module, args, output: captured.setdefault("conv_in", output))
     inputs = step_inputs()
-    gaussian, entity = tiny_conditions(NUM_FRAMES, HEIGHT, WIDTH)
+    gaussian, entity = random_conditions(NUM_FRAMES, HEIGHT, WIDTH)
     with torch.no_grad():
         unet(**inputs)
         down, mid = controlnet(**inputs, gaussian=gaussian, entity=entity, return_dict=False)
@@ -199,7 +199,7 @@ def test_from_unet_copies_the_encoder_and_reproduces_its_activations():
 
 
 def test_from_unet_leaves_add_embedding_uncopied_by_default():
-    unet = tiny_unet(seed=3)
+    unet = random_unet(seed=3)
     controlnet = DragAnythingControlNet.from_unet(unet)
     assert not torch.equal(controlnet.add_embedding.linear_1.weight, unet.add_embedding.linear_1.weight)
     assert torch.equal(controlnet.time_embedding.linear_1.weight, unet.time_embedding.linear_1.weight)
@@ -242,11 +242,11 @@ def test_a_frame_chunk_size_must_be_a_positive_count(controlnet):
 
 
 def test_forward_needs_conditions_for_every_frame_and_pixel(controlnet):
-    gaussian, entity = tiny_conditions(NUM_FRAMES + 1, HEIGHT, WIDTH)
+    gaussian, entity = random_conditions(NUM_FRAMES + 1, HEIGHT, WIDTH)
     with pytest.raises(DragAnythingError, match="condition_embedding"):
         controlnet(**step_inputs())
     with torch.no_grad(), pytest.raises(DragAnythingError, match="frames"):
         controlnet(**step_inputs(), condition_embedding=controlnet.embed_conditions(gaussian, entity))
-    gaussian, entity = tiny_conditions(NUM_FRAMES, HEIGHT, WIDTH * 2)
+    gaussian, entity = random_conditions(NUM_FRAMES, HEIGHT, WIDTH * 2)
     with torch.no_grad(), pytest.raises(DragAnythingError, match=r"it is \(8, 16\) but the latent is \(8, 8\)"):
         controlnet(**step_inputs(), gaussian=gaussian, entity=entity)

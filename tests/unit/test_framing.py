@@ -200,3 +200,27 @@ def test_bad_framing_construction(args):
 def test_radius_scales_with_the_geometric_mean():
     assert Framing(200, 100, 100, 100).radius(10) == pytest.approx(10 * np.sqrt(0.5 * 1.0))
     assert Framing(660, 938, 576, 320, "center_crop").radius(10) == pytest.approx(10 * np.sqrt(576 / 660 * 320 / 366))
+    assert Framing(660, 938, 576, 320, "center_crop").radius_to_source(Framing(660, 938, 576, 320, "center_crop")
+                                                                       .radius(10)) == pytest.approx(10)
+
+
+@pytest.mark.parametrize("mode", ["stretch", "center_crop"])
+def test_unframe_lays_a_model_map_back_where_the_source_pixels_were(mode):
+    to_model = Framing(400, 300, 160, 64, mode)
+    model_map = np.zeros((64, 160), np.float32)
+    model_map[20:30, 100:120] = 200.0
+    shown = to_model.unframe(model_map)
+    assert shown.shape == (300, 400) and shown.dtype == np.float32
+    x0, y0, x1, y1 = to_model.crop_box
+    assert shown[:y0].max(initial=0) == 0 and shown[y1:].max(initial=0) == 0  # cropped away: nothing
+    # The block's centre lands where the framing maps it from.
+    centre = to_model.points_to_source([110.0, 25.0])
+    assert shown[int(centre[1]), int(centre[0])] == pytest.approx(200.0)
+    ys, xs = np.nonzero(shown > 100)
+    np.testing.assert_allclose([xs.mean() + 0.5, ys.mean() + 0.5], centre, atol=1.5)
+    # At a preview size, the same picture scaled.
+    half = to_model.unframe(model_map, 200, 150)
+    assert half.shape == (150, 200)
+    assert half[int(centre[1] / 2), int(centre[0] / 2)] == pytest.approx(200.0)
+    with pytest.raises(DragAnythingError, match="model-frame"):
+        to_model.unframe(np.zeros((10, 10)))

@@ -1,4 +1,4 @@
-"""The headless sampler, end to end on tiny random components (CPU).
+"""The headless sampler, end to end on small random components (CPU).
 
 Golden behaviour comes from diffusers' own StableVideoDiffusionPipeline: with a freshly initialised ControlNet
 (zero output convolutions) DragAnything adds nothing, so our sampler must reproduce SVD's, and the official
@@ -23,7 +23,7 @@ from draganything.pipeline import (
     build_scheduler,
     load_pipeline,
 )
-from draganything.testing import tiny_conditions, tiny_pipeline
+from draganything.testing import random_conditions, random_pipeline
 from draganything.unet import legacy_temporal_context
 
 NUM_FRAMES, SIZE, STEPS = 2, 64, 2
@@ -37,14 +37,14 @@ def assert_differs(first: torch.Tensor, second: torch.Tensor) -> None:
 
 @pytest.fixture(scope="module")
 def pipeline() -> DragAnythingPipeline:
-    pipeline = tiny_pipeline(seed=0)
+    pipeline = random_pipeline(seed=0)
     pipeline.set_progress_bar_config(disable=True)
     return pipeline
 
 
 @pytest.fixture(scope="module")
 def zero_control_pipeline() -> DragAnythingPipeline:
-    pipeline = tiny_pipeline(seed=0, randomise_controlnet=False)
+    pipeline = random_pipeline(seed=0, randomise_controlnet=False)
     pipeline.set_progress_bar_config(disable=True)
     return pipeline
 
@@ -57,7 +57,7 @@ def first_frame() -> Image.Image:
 
 @pytest.fixture(scope="module")
 def conditions():
-    return tiny_conditions(NUM_FRAMES, SIZE, SIZE)
+    return random_conditions(NUM_FRAMES, SIZE, SIZE)
 
 
 def svd_reference(components: DragAnythingPipeline, image, seed, *, normalize_clip=True, **kwargs) -> torch.Tensor:
@@ -240,7 +240,7 @@ def test_progress_callback_and_cancellation(pipeline, first_frame, conditions):
 @pytest.mark.parametrize("size", [(96, 64), (64, 72)])
 def test_size_must_be_a_multiple_of_64(pipeline, size):
     height, width = size
-    gaussian, entity = tiny_conditions(NUM_FRAMES, height, width)
+    gaussian, entity = random_conditions(NUM_FRAMES, height, width)
     with pytest.raises(DragAnythingError, match=f"{height}x{width} .* multiple of 64.*e.g. 320x576"):
         pipeline(torch.rand(3, height, width), gaussian, entity, num_inference_steps=1)
 

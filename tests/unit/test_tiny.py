@@ -14,6 +14,7 @@ from draganything.controlnet import DragAnythingControlNet
 from draganything.errors import DragAnythingError
 from draganything.metrics import score_video
 from draganything.train.config import TINY_CONFIGS_DIR
+from draganything.train.extract import video_entity_embeddings
 
 # Budget of the shipped weights (they travel with every clone).
 MAX_WEIGHT_BYTES = 16_000_000
@@ -72,6 +73,16 @@ def test_drag_conditions_reject_mismatched_tracks(model):
     masks = np.stack([clip.panoptic[0] == entity for entity in clip.ids])
     with pytest.raises(DragAnythingError, match="tracks"):
         tiny.drag_conditions(model, clip.frames[0], masks, clip.tracks[:-1])
+
+
+def test_drag_conditions_embed_the_entities_as_training_did(model):
+    # Inference pools each mask through build_conditions; training pooled the regions of the panoptic id image.
+    clip = tiny.held_out_scene(0)
+    masks = np.stack([clip.panoptic[0] == entity for entity in clip.ids])
+    conditions = tiny.drag_conditions(model, clip.frames[0], masks, clip.tracks, seed=3)
+    trained = video_entity_embeddings(model, clip.frames[0], clip.panoptic[0], clip.ids, tiny.TRAINED_TIME_IDS, seed=3)
+    assert conditions.embeddings.shape == (len(clip.ids), 16)
+    torch.testing.assert_close(conditions.embeddings, trained)
 
 
 @pytest.mark.slow

@@ -8,15 +8,11 @@ import torch
 from diffusers import DDPMScheduler, EulerDiscreteScheduler
 from safetensors.torch import load_file
 
+from draganything.base_features import sigma_for_ddpm_timestep
+from draganything.components import build_components, load_components
 from draganything.errors import DragAnythingError
-from draganything.train.components import build_components, load_components
 from draganything.train.config import TINY_CONFIGS_DIR, TrainConfig, parse_override
-from draganything.train.edm import (
-    denoised_from_v,
-    edm_loss,
-    input_scale,
-    sigma_for_ddpm_timestep,
-)
+from draganything.train.edm import denoised_from_v, edm_loss, input_scale
 from draganything.train.synthetic import SceneConfig, write_dataset
 from draganything.train.trainer import train
 

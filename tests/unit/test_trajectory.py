@@ -28,6 +28,7 @@ from draganything.trajectory import (
     parse_trajectories,
     parse_vipseg,
     resample_track,
+    resolve_resample_mode,
     to_document,
     to_json,
     to_tracks,
@@ -400,6 +401,25 @@ def test_bad_frame_counts(num_frames):
 def test_unknown_resampling_mode():
     with pytest.raises(DragAnythingError, match="'linear' is not a resampling mode"):
         resample_track(Entity("a", [[0, 0]]), 3, "linear")
+    with pytest.raises(DragAnythingError, match="'linear' is not a resampling mode"):
+        resolve_resample_mode(Trajectories([Entity("a", [[0, 0]])]), 3, "linear")
+
+
+@pytest.mark.parametrize("entities, num_frames, expected", [
+    # Timed tracks that fit the video follow their frames; the anchor does not count.
+    ([Entity("a", [[0, 0], [9, 0]], frames=[0, 5]), Entity("b", [[3, 3]], anchor=True)], 6, "time"),
+    # A stamp past the last frame: constant speed instead.
+    ([Entity("a", [[0, 0], [9, 0]], frames=[0, 8])], 6, "arc_length"),
+    # One point per frame (an official demo.json): point k drives frame k.
+    ([Entity("a", [[k, 0] for k in range(6)]), Entity("b", [[0, 5]] * 7)], 6, "index"),
+    # Fewer points than frames and no stamps.
+    ([Entity("a", [[0, 0], [4, 0], [9, 9]])], 6, "arc_length"),
+    # A timed and an untimed entity.
+    ([Entity("a", [[0, 0], [9, 0]], frames=[0, 5]), Entity("b", [[0, 0], [3, 4], [5, 5]])], 6, "arc_length"),
+])
+def test_auto_resampling_picks_from_the_tracks(entities, num_frames, expected):
+    assert resolve_resample_mode(Trajectories(entities), num_frames) == expected
+    assert resolve_resample_mode(Trajectories(entities), num_frames, "pchip") == "pchip"
 
 
 # -------------------------------------------------------------------------------------------- off-frame policy

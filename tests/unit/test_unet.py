@@ -6,15 +6,15 @@ from diffusers.models.attention import TemporalBasicTransformerBlock
 
 from draganything.controlnet import OFFICIAL_TIME_IDS, RESIDUAL_MULTIPLICITIES, time_ids
 from draganything.errors import DragAnythingError
-from draganything.unet import injected_residuals, legacy_temporal_context, unet_forward_with_residuals
-from draganything.testing import TINY_CONTEXT_DIM, tiny_unet
+from draganything.unet import adding_residuals, legacy_temporal_context, unet_forward_with_residuals
+from draganything.testing import SMALL_CONTEXT_DIM, random_unet
 
 NUM_FRAMES, LATENT_SIZE = 2, 8
 
 
 @pytest.fixture(scope="module")
 def unet():
-    return tiny_unet(seed=5)
+    return random_unet(seed=5)
 
 
 def step_inputs(batch_size: int = 1, seed: int = 0) -> dict:
@@ -22,7 +22,7 @@ def step_inputs(batch_size: int = 1, seed: int = 0) -> dict:
     return {
         "sample": torch.randn(batch_size, NUM_FRAMES, 8, LATENT_SIZE, LATENT_SIZE, generator=generator),
         "timestep": torch.tensor(0.3),
-        "encoder_hidden_states": torch.randn(batch_size, 1, TINY_CONTEXT_DIM, generator=generator),
+        "encoder_hidden_states": torch.randn(batch_size, 1, SMALL_CONTEXT_DIM, generator=generator),
         "added_time_ids": time_ids(*OFFICIAL_TIME_IDS, batch_size=batch_size),
     }
 
@@ -115,14 +115,14 @@ def test_hooks_are_removed_even_after_an_error(unet):
     down, mid = random_residuals(unet, NUM_FRAMES)
     with torch.no_grad():
         plain = unet(**inputs).sample
-        with pytest.raises(RuntimeError), injected_residuals(unet, down, mid):
+        with pytest.raises(RuntimeError), adding_residuals(unet, down, mid):
             raise RuntimeError("interrupted")
         torch.testing.assert_close(unet(**inputs).sample, plain)
 
 
 def test_wrong_residual_count_is_rejected(unet):
     down, mid = random_residuals(unet, NUM_FRAMES)
-    with pytest.raises(DragAnythingError, match="12"), injected_residuals(unet, down[:-1], mid):
+    with pytest.raises(DragAnythingError, match="12"), adding_residuals(unet, down[:-1], mid):
         pass
 
 

@@ -200,13 +200,6 @@ def test_entity_index_preview_gives_each_entity_its_colour_on_black():
     assert np.all(preview[:, 10, 10] == colors[0])  # the same entity keeps its colour over frames
 
 
-def test_entity_map_preview_of_the_dense_map_matches_the_compact_form():
-    index, table = _index_maps_and_table()
-    dense = torch.nn.functional.embedding(torch.from_numpy(index.astype(np.int64)) + 1,
-                                          torch.cat([torch.zeros(1, 160), table])).permute(0, 3, 1, 2)
-    assert np.array_equal(viz.entity_map_preview(dense), viz.entity_index_preview(index, table))
-
-
 def test_entity_preview_of_official_demo_scalars_still_separates_entities():
     # The official demo paints one scalar in every channel: the vectors differ along one direction only.
     index, _ = _index_maps_and_table()
@@ -222,7 +215,6 @@ def test_entity_preview_of_a_single_entity_is_visible():
     preview = viz.entity_index_preview(index, torch.ones(1, 160))
     assert preview[0, 15, 15].max() > 0
     assert np.all(preview[0, 0, 0] == 0)
-    assert np.all(viz.entity_map_preview(np.zeros((2, 160, H, W), np.float32)) == 0)
 
 
 def test_entity_index_preview_rejects_indices_beyond_the_table():

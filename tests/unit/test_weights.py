@@ -11,7 +11,7 @@ from safetensors.torch import save_file
 
 from draganything.controlnet import OFFICIAL_CONFIG, DragAnythingControlNet
 from draganything.errors import DragAnythingError
-from draganything.testing import tiny_controlnet, tiny_controlnet_config, tiny_unet
+from draganything.testing import random_controlnet, small_controlnet_config, random_unet
 from draganything.weights import (
     CONFIG_NAME,
     WEIGHTS_NAME,
@@ -24,7 +24,7 @@ from draganything.weights import (
 
 @pytest.fixture(scope="module")
 def network() -> DragAnythingControlNet:
-    return tiny_controlnet(seed=7)
+    return random_controlnet(seed=7)
 
 
 def released_style_config(config: dict) -> dict:
@@ -34,10 +34,10 @@ def released_style_config(config: dict) -> dict:
 
 @pytest.fixture
 def release_folder(tmp_path, network):
-    """A folder in the released layout (config.json + diffusion_pytorch_model.safetensors), tiny widths."""
+    """A folder in the released layout (config.json + diffusion_pytorch_model.safetensors), small widths."""
     folder = tmp_path / "DragAnything"
     folder.mkdir()
-    (folder / CONFIG_NAME).write_text(json.dumps(released_style_config(tiny_controlnet_config())))
+    (folder / CONFIG_NAME).write_text(json.dumps(released_style_config(small_controlnet_config())))
     save_file(network.state_dict(), folder / WEIGHTS_NAME)
     return folder
 
@@ -85,12 +85,12 @@ def test_loads_what_save_pretrained_writes(tmp_path, network):
 
 def test_an_explicit_config_is_used_for_a_lone_file(tmp_path, network):
     save_file(network.state_dict(), tmp_path / "draganything.safetensors")
-    loaded = load_controlnet(tmp_path / "draganything.safetensors", config=tiny_controlnet_config())
+    loaded = load_controlnet(tmp_path / "draganything.safetensors", config=small_controlnet_config())
     assert_same_weights(loaded, network)
 
 
 def test_a_lone_file_defaults_to_the_released_config(tmp_path, network):
-    # Tiny weights have the released key names but not its shapes: the error names the config that was used.
+    # Small weights have the released key names but not its shapes: the error names the config that was used.
     save_file(network.state_dict(), tmp_path / "draganything.safetensors")
     with pytest.raises(DragAnythingError, match="other shapes.*released config") as error:
         load_controlnet(tmp_path / "draganything.safetensors")
@@ -204,7 +204,7 @@ SVD_LDM_KEY = "model.diffusion_model.input_blocks.1.0.time_stack.in_layers.2.wei
 @pytest.mark.parametrize(
     ("state_dict", "described"),
     [
-        (lambda: tiny_unet().state_dict(), "a Stable Video Diffusion UNet \\(diffusers layout\\)"),
+        (lambda: random_unet().state_dict(), "a Stable Video Diffusion UNet \\(diffusers layout\\)"),
         (lambda: {LDM_KEY: torch.zeros(1)}, "a complete Stable Diffusion checkpoint in the original \\(LDM\\)"),
         (lambda: {SVD_LDM_KEY: torch.zeros(1)}, "a complete Stable Video Diffusion checkpoint"),
         (lambda: {"encoder.down_blocks.0.weight": torch.zeros(1), "decoder.conv_in.weight": torch.zeros(1)}, "a VAE"),
@@ -220,7 +220,7 @@ def test_checkpoints_of_other_models_are_named(tmp_path, state_dict, described):
 def test_a_prefixed_state_dict_says_which_prefix(tmp_path, network):
     save_file({f"module.{k}": v for k, v in network.state_dict().items()}, tmp_path / "prefixed.safetensors")
     with pytest.raises(DragAnythingError, match="every key .* starts with 'module.'"):
-        load_controlnet(tmp_path / "prefixed.safetensors", config=tiny_controlnet_config())
+        load_controlnet(tmp_path / "prefixed.safetensors", config=small_controlnet_config())
 
 
 def test_missing_and_unexpected_keys_are_listed(release_folder, network):
@@ -233,7 +233,7 @@ def test_missing_and_unexpected_keys_are_listed(release_folder, network):
 
 
 def test_shape_mismatch_is_listed(release_folder):
-    config = tiny_controlnet_config() | {"conditioning_embedding_out_channels": (8, 32, 96, 256)}
+    config = small_controlnet_config() | {"conditioning_embedding_out_channels": (8, 32, 96, 256)}
     (release_folder / CONFIG_NAME).write_text(json.dumps(released_style_config(config)))
     with pytest.raises(DragAnythingError, match=r"conv_in.weight is \[16, 3, 3, 3\], expected \[8, 3, 3, 3\]"):
         load_controlnet(release_folder)

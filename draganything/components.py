@@ -1,4 +1,4 @@
-"""The model components of a (tiny) DragAnything: diffusers' SVD classes plus the library's ControlNet.
+"""The model components of a DragAnything model: diffusers' SVD classes plus the library's ControlNet.
 
 A model folder uses diffusers' layout, so each part loads with its class's ``from_pretrained``::
 
@@ -27,8 +27,8 @@ from diffusers.pipelines.stable_video_diffusion.pipeline_stable_video_diffusion 
 from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
-from ..controlnet import DragAnythingControlNet
-from ..errors import DragAnythingError
+from .controlnet import DragAnythingControlNet
+from .errors import DragAnythingError
 
 COMPONENTS = ("unet", "vae", "image_encoder", "controlnet")
 
@@ -111,21 +111,22 @@ def load_components(folder: str | Path, *, dtype: torch.dtype = torch.float32, d
 # --------------------------------------------------------------------------------------- conditioning inputs
 
 
-def clip_input(images: torch.Tensor, image_size: int) -> torch.Tensor:
-    """[B, 3, H, W] in [0, 1] -> the CLIP encoder's input, as the pipeline's default preset prepares it.
-
-    SVD's antialiased resize to ``image_size`` and CLIP's mean/std normalisation.
-    """
+def clip_input(images: torch.Tensor, image_size: int, normalize: bool = True) -> torch.Tensor:
+    """[B, 3, H, W] in [0, 1] -> the CLIP encoder's input: SVD's antialiased resize to ``image_size`` and, with
+    ``normalize`` (SVD's intent; the official pipeline skips it), CLIP's mean/std normalisation."""
     resized = _resize_with_antialiasing(images, (image_size, image_size))
+    if not normalize:
+        return resized
     mean = torch.tensor(OPENAI_CLIP_MEAN, device=images.device, dtype=images.dtype).reshape(1, 3, 1, 1)
     std = torch.tensor(OPENAI_CLIP_STD, device=images.device, dtype=images.dtype).reshape(1, 3, 1, 1)
     return (resized - mean) / std
 
 
-def image_embedding(image_encoder: CLIPVisionModelWithProjection, images: torch.Tensor) -> torch.Tensor:
+def image_embedding(image_encoder: CLIPVisionModelWithProjection, images: torch.Tensor,
+                    normalize: bool = True) -> torch.Tensor:
     """CLIP image embeddings [B, 1, D] of [B, 3, H, W] images in [0, 1]."""
-    pixels = clip_input(images.float(), image_encoder.config.image_size).to(image_encoder.dtype)
-    return image_encoder(pixels).image_embeds[:, None]
+    pixels = clip_input(images.float(), image_encoder.config.image_size, normalize).to(image_encoder.dtype)
+    return image_encoder(pixel_values=pixels).image_embeds[:, None]
 
 
 def image_latents(vae: AutoencoderKLTemporalDecoder, images: torch.Tensor, noise_aug_strength: float,

@@ -1,7 +1,7 @@
-"""Entity embeddings from the trained SVD base itself, through the library's DIFT code.
+"""Entity features from an SVD base itself, through the library's DIFT code (DragAnything-Tiny's entity features).
 
-The released model pools DIFT features of a separate SD-1.5 UNet. A model trained here has no such network, so
-its own base UNet provides them: :class:`SVDBaseFeatures` is a ``unet_features`` callable for
+The released model pools DIFT features of a separate SD-1.5 UNet. A model trained by this project's code has no
+such network, so its own base UNet provides them, in training and at inference alike: :class:`SVDBaseFeatures` is a ``unet_features`` callable for
 :func:`draganything.features.dift_features` that runs the SVD UNet on the first frame as a one-frame video and
 returns the output of its last up block, the counterpart of DIFT's ``up_ft_index=3``. With one frame the
 temporal layers only see that frame, so the features are spatial, as DIFT's are.
@@ -19,15 +19,23 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..entity import entity_embeddings, pool_features
-from ..features import (
-    DIFT_ENSEMBLE_SIZE,
-    DIFT_TIMESTEP,
-    dift_features,
-    sd1_noise_scheduler,
-)
 from .components import Components, image_embedding
-from .edm import sigma_for_ddpm_timestep, timesteps_for
+from .features import DIFT_ENSEMBLE_SIZE, DIFT_TIMESTEP, dift_features, sd1_noise_scheduler
+
+
+def timesteps_for(sigmas: torch.Tensor) -> torch.Tensor:
+    """The continuous timestep SVD's UNet is conditioned on: 0.25 ln sigma."""
+    return 0.25 * sigmas.log()
+
+
+def sigma_for_ddpm_timestep(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+    """The EDM noise level whose scaled input equals DDPM's ``x_t``: sigma = sqrt((1 - abar) / abar).
+
+    DDPM noising gives ``sqrt(abar) x0 + sqrt(1 - abar) eps``, which is ``(x0 + sigma eps) / sqrt(sigma^2 + 1)``
+    for this sigma, so a DDPM-noised latent is already the SVD UNet's scaled input at that noise level.
+    """
+    alpha_bar = alphas_cumprod.to(timesteps.device)[timesteps.long()].float()
+    return ((1 - alpha_bar) / alpha_bar).sqrt()
 
 
 class SVDBaseFeatures:
@@ -72,7 +80,12 @@ def first_frame_features(components: Components, image: torch.Tensor, time_ids: 
                          generator=generator, timestep=timestep, ensemble_size=ensemble_size)
 
 
-def entity_vectors(features: torch.Tensor, masks: Sequence[np.ndarray], names: Sequence[str] | None = None
-                   ) -> torch.Tensor:
-    """Pooled, pair-averaged entity embeddings [N, C0/2]: the values painted into the entity map."""
-    return entity_embeddings(pool_features(features, masks, names), mode="trained")
+def frame_features(components: Components, frame: np.ndarray, time_ids: Sequence[float], *,
+                   generator: torch.Generator | None = None, timestep: int = DIFT_TIMESTEP,
+                   ensemble_size: int = DIFT_ENSEMBLE_SIZE) -> torch.Tensor:
+    """Features [C0, h, w] (float32) of one uint8 frame [H, W, 3] (H, W multiples of 8) from the base UNet."""
+    device = components.unet.device
+    image = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None].float().to(device) / 127.5 - 1
+    features = first_frame_features(components, image, time_ids, generator=generator, timestep=timestep,
+                                    ensemble_size=ensemble_size)
+    return features[0].float()

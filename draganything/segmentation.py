@@ -1,18 +1,20 @@
 """Entity masks from clicks and boxes: segment-anything when a checkpoint is loaded, OpenCV GrabCut otherwise.
 
-Host-free on purpose (numpy, OpenCV, and segment-anything imported lazily), so the pack loads without
-segment-anything installed and the nodes can say what is missing.
+segment-anything is imported only when a model is built or run, so the pack loads without it and says what is
+missing when a checkpoint is asked for.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
-from ..draganything.errors import DragAnythingError
+from .errors import DragAnythingError
+from .trajectory import Trajectories
 
 # Width of the image encoder's patch embedding -> segment-anything registry name.
 SAM_ARCHITECTURES = {768: "vit_b", 1024: "vit_l", 1280: "vit_h"}
@@ -81,22 +83,73 @@ def build_sam(state_dict: dict, file_name: str) -> SamModel:
     return SamModel(model.eval(), architecture, file_name)
 
 
+def load_sam(path: str | Path, input_name: str = "sam") -> SamModel:
+    """A segment-anything checkpoint file (.pth as released, or .safetensors) -> a model on the CPU."""
+    path = Path(path)
+    if not path.is_file():
+        raise DragAnythingError(input_name, f"there is no file at {str(path)!r}", SAM_DOWNLOAD_HINT)
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            checkpoint = load_file(str(path))
+        else:
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # pickle, zip and safetensors readers each raise their own kinds
+        raise DragAnythingError(input_name, f"{str(path)!r} could not be read as a checkpoint ({error})",
+                                SAM_DOWNLOAD_HINT) from None
+    if not isinstance(checkpoint, dict):
+        raise DragAnythingError(input_name, f"{str(path)!r} holds no state dict", SAM_DOWNLOAD_HINT)
+    return build_sam(unwrap_checkpoint(checkpoint), path.name)
+
+
+def predict_mask(predictor, prompt: EntityPrompt) -> np.ndarray:
+    """The best-scoring of SAM's three masks for one prompt, on a predictor whose image is set: bool [H, W]."""
+    candidates, scores, _ = predictor.predict(
+        point_coords=prompt.points if len(prompt.points) else None,
+        point_labels=prompt.labels if len(prompt.labels) else None,
+        box=prompt.box, multimask_output=True)
+    return candidates[int(np.argmax(scores))].astype(bool)
+
+
 def segment_with_sam(sam: SamModel, image: np.ndarray, prompts: list[EntityPrompt], device) -> np.ndarray:
     """image: uint8 [H, W, 3] RGB. Returns bool [N, H, W], the best-scoring of SAM's three masks per entity."""
     from segment_anything import SamPredictor
 
     sam.model.to(device)
     predictor = SamPredictor(sam.model)
-    masks = []
     with torch.inference_mode():
         predictor.set_image(image)
-        for prompt in prompts:
-            candidates, scores, _ = predictor.predict(
-                point_coords=prompt.points if len(prompt.points) else None,
-                point_labels=prompt.labels if len(prompt.labels) else None,
-                box=prompt.box, multimask_output=True)
-            masks.append(candidates[int(np.argmax(scores))])
-    return np.stack(masks).astype(bool)
+        return np.stack([predict_mask(predictor, prompt) for prompt in prompts])
+
+
+def entity_prompts(trajectories: Trajectories) -> list[EntityPrompt]:
+    """Each entity's clicks and box; an entity selected by nothing is prompted by its first trajectory point."""
+    prompts = []
+    for entity in trajectories:
+        if entity.clicks:
+            points = np.array([[click.x, click.y] for click in entity.clicks], dtype=np.float64)
+            labels = np.array([int(click.positive) for click in entity.clicks])
+        elif entity.box is None:
+            points, labels = entity.points[:1].copy(), np.ones(1, dtype=int)
+        else:
+            points, labels = np.zeros((0, 2)), np.zeros(0, dtype=int)
+        box = None if entity.box is None else np.asarray(entity.box, dtype=np.float64)
+        prompts.append(EntityPrompt(points, labels, box))
+    return prompts
+
+
+def segment_entities(frame: np.ndarray, trajectories: Trajectories, sam: SamModel | None = None,
+                     device="cpu") -> tuple[np.ndarray, str]:
+    """bool [N, H, W] masks of the entities on the first frame (uint8 [H, W, 3] RGB), from their clicks and boxes
+    (:func:`entity_prompts`), and a sentence saying how they were made."""
+    prompts = entity_prompts(trajectories)
+    if sam is not None:
+        masks = segment_with_sam(sam, frame, prompts, device)
+        return masks, f"{len(masks)} entity masks from segment-anything ({sam.architecture}, {sam.file_name})."
+    masks = segment_with_grabcut(frame, prompts)
+    return masks, (f"{len(masks)} entity masks from the OpenCV GrabCut fallback (no SAM model given; "
+                   "segment-anything gives sharper masks).")
 
 
 def segment_with_grabcut(image: np.ndarray, prompts: list[EntityPrompt], iterations: int = 5) -> np.ndarray:
