@@ -1,6 +1,12 @@
-"""Training stages on micro models: losses fall, frozen parts stay frozen, checkpoints resume exactly."""
+"""Training stages on micro models: losses fall, frozen parts stay frozen, checkpoints resume exactly, and two
+processes train as one with the same global batch."""
 
 import json
+import math
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,8 +23,10 @@ from draganything.train.edm import (
     input_scale,
     sigma_for_ddpm_timestep,
 )
+from draganything.train.recipe import export_float16
 from draganything.train.synthetic import SceneConfig, write_dataset
-from draganything.train.trainer import train
+from draganything.train.trainer import train, weights_digest
+from draganything.weights import load_controlnet
 
 SIZE, FRAMES = 64, 2
 MICRO = {
@@ -115,6 +123,80 @@ def test_resumed_run_matches_an_uninterrupted_one(micro_data, micro_configs, tmp
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert [json.loads(line)["step"] for line in (tmp_path / "resumed" / "losses.jsonl").read_text().splitlines()] \
         == [1, 2, 3, 4]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _launch_two_cpu_processes(config: TrainConfig, folder: Path) -> subprocess.CompletedProcess:
+    """``accelerate launch --multi_gpu --num_processes 2 -m draganything.train`` (the multi-GPU command) on CPU.
+
+    ACCELERATE_USE_CPU makes the processes train on the CPU over gloo; the launcher's ``--cpu`` flag instead
+    starts one process unless MPI is set up. HF_HOME keeps a user's accelerate config file out of the run.
+    """
+    path = folder / "config.json"
+    path.write_text(config.to_json())
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+               "--main_process_port", str(_free_port()), "-m", "draganything.train", str(path)]
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", "HF_HOME": str(folder / "hf"),
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="this torch build has no torch.distributed")
+def test_two_processes_train_as_one_with_the_same_global_batch(micro_data, micro_configs, tmp_path):
+    base = build_components(micro_configs).save(tmp_path / "base")
+    # Adam with a large epsilon updates in proportion to the gradient: a wrong gradient scale (summed instead of
+    # averaged over processes) shows, and Adam's sign-like first steps do not amplify rounding. The warm-up
+    # makes the learning rate differ from step to step, so a schedule stepped once per process shows too.
+    settings = {"init_dir": str(base), "max_steps": 4, "weight_decay": 0.0, "adam_epsilon": 1.0,
+                "learning_rate": 0.1, "warmup_steps": 3}
+    one = tmp_path / "one"
+    train(_config("controlnet", micro_data, micro_configs, one, batch_size=2, **settings))
+
+    two = tmp_path / "two"
+    launched = _launch_two_cpu_processes(
+        _config("controlnet", micro_data, micro_configs, two, batch_size=1, checkpoint_every=2,
+                **{**settings, "max_steps": 2}), tmp_path)
+    assert launched.returncode == 0, launched.stdout[-3000:] + launched.stderr[-3000:]
+    summary = json.loads((two / "summary.json").read_text())
+    assert (summary["processes"], summary["global_batch"], summary["steps"]) == (2, 2, 2)
+    # Both processes ended with the weights that the pack's loader reads from the model folder.
+    exported = load_controlnet(two / "model" / "controlnet")
+    assert summary["trained_weights_sha256_by_process"] == [weights_digest(exported)] * 2
+    # Only the main process logs: one line per step.
+    assert [json.loads(line)["step"] for line in (two / "losses.jsonl").read_text().splitlines()] == [1, 2]
+
+    # The two processes' checkpoint resumes on one process only at the same global batch ...
+    with pytest.raises(DragAnythingError, match="global batch of 2") as error:
+        train(_config("controlnet", micro_data, micro_configs, two, batch_size=1, **settings))
+    assert error.value.input_name == "batch_size"
+    # ... and then the run goes on as the one-process run did.
+    resumed = train(_config("controlnet", micro_data, micro_configs, two, batch_size=2, **settings))
+    records = {name: [json.loads(line) for line in (folder / "losses.jsonl").read_text().splitlines()]
+               for name, folder in (("one", one), ("two", two))}
+    assert [record["step"] for record in records["two"]] == [1, 2, 3, 4]
+    assert [record["lr"] for record in records["two"]] == [record["lr"] for record in records["one"]]
+    losses_one, losses_two = ([record["loss"] for record in records[name]] for name in ("one", "two"))
+    assert all(math.isfinite(loss) for loss in losses_two)
+    # The loss at step s is computed with the weights after step s - 1: step 1 checks that both runs drew the
+    # same global batch, steps 2-3 the updates on two processes, step 4 the update after resuming on one. The
+    # difference is rounding (measured up to 2e-6 relative; batch 1 with 2 accumulation steps in one process:
+    # 1.4e-5).
+    assert losses_two == pytest.approx(losses_one, rel=1e-4, abs=0)
+    resumed_summary = json.loads((two / "summary.json").read_text())
+    assert resumed_summary["processes"] == 1 and resumed_summary["steps_this_run"] == 2
+    assert resumed_summary["trained_weights_sha256_by_process"] == [
+        weights_digest(load_controlnet(resumed / "controlnet"))]
+    # The shipped float16 form holds the same weights, rounded.
+    trained = load_controlnet(resumed / "controlnet").state_dict()
+    half = load_controlnet(export_float16([resumed], tmp_path / "fp16") / "controlnet", dtype=torch.float16)
+    assert all(torch.equal(trained[name].half(), value) for name, value in half.state_dict().items())
 
 
 def test_checkpoint_round_trip_is_exact(micro_configs, tmp_path):
