@@ -167,8 +167,8 @@ def test_two_processes_train_as_one_with_the_same_global_batch(micro_data_128, m
     # Adam with a large epsilon updates in proportion to the gradient: a wrong gradient scale (summed instead of
     # averaged over processes) shows, and Adam's sign-like first steps do not amplify rounding. The warm-up
     # makes the learning rate differ from step to step, so a schedule stepped once per process shows too.
-    settings = {"init_dir": str(base), "height": 128, "width": 128, "max_steps": 3, "weight_decay": 0.0, "adam_epsilon": 1.0,
-                "learning_rate": 0.1, "warmup_steps": 3}
+    settings = {"init_dir": str(base), "height": 128, "width": 128, "max_steps": 3, "weight_decay": 0.0,
+                "adam_epsilon": 1.0, "learning_rate": 0.1, "warmup_steps": 3}
     one = tmp_path / "one"
     train(_config("controlnet", micro_data_128, micro_configs, one, batch_size=2, **settings))
 
