@@ -132,6 +132,11 @@ class VaeObjective(nn.Module):
         super().__init__()
         self.vae = vae
         self.kl_weight = kl_weight
+        # diffusers' temporal decoder mid block runs attention i only before resnet i + 1: with one layer per block
+        # (the tiny VAE) its attention never runs. Weights that get no gradient must not train (DDP rejects them).
+        mid_block = vae.decoder.mid_block
+        for attention in list(mid_block.attentions)[len(mid_block.resnets) - 1:]:
+            attention.requires_grad_(False)
 
     def forward(self, frames: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """``noise`` [B, F, C, h, w]: the posterior sample's standard normal draw."""

@@ -25,7 +25,7 @@ from draganything.train.edm import (
 )
 from draganything.train.recipe import export_float16
 from draganything.train.synthetic import SceneConfig, write_dataset
-from draganything.train.trainer import train, weights_digest
+from draganything.train.trainer import DiffusionObjective, VaeObjective, train, weights_digest
 from draganything.weights import load_controlnet
 
 SIZE, FRAMES = 64, 2
@@ -135,6 +135,36 @@ def test_resumed_run_matches_an_uninterrupted_one(micro_data, micro_configs, tmp
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert [json.loads(line)["step"] for line in (tmp_path / "resumed" / "losses.jsonl").read_text().splitlines()] \
         == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("stage", ["vae", "base", "controlnet"])
+def test_every_trainable_weight_gets_a_gradient(micro_configs, stage):
+    # DistributedDataParallel (without its slower unused-parameter search) fails on trainable weights that the
+    # loss does not reach.
+    components = build_components(micro_configs, with_controlnet=stage == "controlnet")
+    config = _config(stage, "data", micro_configs, "out", init_dir="model")
+    batch, latent = 2, (FRAMES, 4, SIZE // 8, SIZE // 8)
+    if stage == "vae":
+        objective = VaeObjective(components.vae.requires_grad_(True).train(), config.kl_weight)
+        inputs = {"frames": torch.randint(0, 256, (batch, FRAMES, 3, SIZE, SIZE), dtype=torch.uint8),
+                  "noise": torch.randn(batch, *latent)}
+    else:
+        trainable = components.controlnet if stage == "controlnet" else components.unet
+        for module in (components.unet, components.vae, components.image_encoder):
+            module.requires_grad_(False)
+        trainable.requires_grad_(True).train()
+        objective = DiffusionObjective(components, config)
+        inputs = {"latents": torch.randn(batch, *latent), "conditioning_latents": torch.randn(batch, *latent[1:]),
+                  "embeddings": torch.randn(batch, 1, components.unet.config.cross_attention_dim),
+                  "sigmas": torch.tensor([0.5, 3.0]), "noise": torch.randn(batch, *latent),
+                  "keep": torch.tensor([True, False])}
+        if stage == "controlnet":
+            channels = components.controlnet.config.entity_embedding_channels[0]
+            inputs["gaussian"] = torch.rand(batch, FRAMES, 3, SIZE, SIZE) * 255
+            inputs["entity"] = torch.randn(batch, FRAMES, channels, SIZE, SIZE)
+    objective(**inputs).backward()
+    trained = [name for name, weight in objective.named_parameters() if weight.requires_grad]
+    assert trained and [name for name in trained if objective.get_parameter(name).grad is None] == []
 
 
 def _free_port() -> int:
