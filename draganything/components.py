@@ -130,7 +130,9 @@ def image_embedding(image_encoder: CLIPVisionModelWithProjection, images: torch.
 
 
 def image_latents(vae: AutoencoderKLTemporalDecoder, images: torch.Tensor, noise_aug_strength: float,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
-    """SVD's conditioning latents [B, 4, h, w]: VAE mean of (image in [-1, 1] + noise_aug * N(0, 1)), unscaled."""
-    noise = torch.randn(images.shape, generator=generator, device=images.device, dtype=images.dtype)
+                  noise: torch.Tensor) -> torch.Tensor:
+    """SVD's conditioning latents [B, 4, h, w]: VAE mean of (image in [-1, 1] + noise_aug * noise), unscaled.
+
+    ``noise``: standard normal, shaped like ``images``.
+    """
     return vae.encode((images + noise_aug_strength * noise).to(vae.dtype)).latent_dist.mode()

@@ -24,6 +24,8 @@ class TrainConfig:
     output_dir: checkpoints, the loss log and the trained model folder (``<output_dir>/model``) go here.
     init_dir: a model folder holding the components trained by earlier stages (the VAE for "base"; VAE, UNet and
         image encoder for "controlnet"); for "vae" and "base", None builds the missing parts from ``configs_dir``.
+    batch_size: samples per process and micro-step; an optimizer step's global batch is batch_size x processes x
+        gradient_accumulation_steps (on two GPUs, half the one-GPU batch_size keeps the global batch).
     max_minutes: stop (and save) once this much wall time has passed, whatever max_steps says.
     p_mean / p_std: the log-normal noise-level distribution (ln sigma ~ N(p_mean, p_std^2)).
     condition_dropout: probability of zeroing the image conditioning (CLIP embedding and image latents), which is

@@ -5,8 +5,9 @@ vae=1.5,base=4,controlnet=3] [--export DIR]`` generates the synthetic training s
 (skipped when present), runs each stage from ``draganything/tiny/configs/train_<stage>.json`` with paths under
 ``DIR`` (each stage resumes from its checkpoints when run again), and with ``--export`` writes the trained
 components in float16 (the shipped form). The Gaussian-only ablation is the controlnet stage with
-``use_entity_map=false`` (stage name ``controlnet_gaussian``). One process; for several GPUs run the stages with
-``accelerate launch -m draganything.train CONFIG --set ...`` instead.
+``use_entity_map=false`` (stage name ``controlnet_gaussian``). One process; for several GPUs run a stage with
+``accelerate launch --multi_gpu --num_processes N -m draganything.train CONFIG --set ...`` instead (the model
+card's "Training on several GPUs").
 """
 
 from __future__ import annotations

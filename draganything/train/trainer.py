@@ -1,21 +1,32 @@
 """Training stages (VAE, image-to-video base, DragAnything ControlNet) on one GPU or several via accelerate.
 
-Launch with ``python -m draganything.train CONFIG.json`` (one process) or ``accelerate launch -m
-draganything.train CONFIG.json`` (data parallel: accelerate wraps the objective in DistributedDataParallel and
-averages gradients; every process holds the preloaded data set and draws its own batches).
+Launch with ``python -m draganything.train CONFIG.json`` (one process) or ``accelerate launch --multi_gpu
+--num_processes N -m draganything.train CONFIG.json`` (data parallel: accelerate wraps the objective in
+DistributedDataParallel, which averages gradients; every process holds the preloaded data set).
+
+Batches: ``batch_size`` is per process and micro-step, so an optimizer step sees a global batch of batch_size x
+processes x gradient_accumulation_steps samples. Sample ``position`` of step ``step``'s global batch (micro-step
+m, process r, row i: position (m * processes + r) * batch_size + i) draws its video, noise level, noise and
+condition dropout from a generator seeded by (seed, step, position) alone. The global batch of a step is
+therefore the same however it is split over processes and accumulation steps: one process with batch_size 2B
+trains as two with B, up to the order of floating-point sums.
 
 Each stage is an ``nn.Module`` objective whose forward returns the loss, so the distributed wrapper sees one
 forward per step. The data set is read once through :class:`VideoSegmentationDataset` (DataLoader workers) and
 kept on the training device as uint8 frames, Gaussian maps and entity index maps; frozen parts' outputs that do
 not change (latents, CLIP embeddings, entity embeddings) are computed once.
 
-Resuming: ``<output_dir>/checkpoints/step-XXXXXXX`` holds accelerate's full state (model, optimiser, LR schedule,
-RNG) plus the step; a run started on the same ``output_dir`` continues from the newest one. Losses go to
-``<output_dir>/losses.jsonl``; the trained parts are saved to ``<output_dir>/model`` (safetensors, float32).
+Resuming: ``<output_dir>/checkpoints/step-XXXXXXX`` holds accelerate's full state (model, optimiser, LR schedule)
+plus ``trainer_state.json`` (the step and global batch, written last: a folder without it is incomplete and
+ignored); a run started on the same ``output_dir`` continues from the newest one, on any number of processes, as
+long as the global batch stays the same. Only the main process writes the loss log
+(``<output_dir>/losses.jsonl``), the summary and the trained parts (``<output_dir>/model``, safetensors,
+float32); ``summary.json`` records a digest of the trained weights as every process held them at the end.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import shutil
@@ -23,15 +34,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import gather_object, set_seed
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..entity import BACKGROUND
-from ..unet import unet_forward_with_residuals
 from ..base_features import timesteps_for
+from ..entity import BACKGROUND
+from ..errors import DragAnythingError
+from ..unet import unet_forward_with_residuals
 from ..components import (
     Components,
     build_components,
@@ -120,12 +133,19 @@ class VaeObjective(nn.Module):
         super().__init__()
         self.vae = vae
         self.kl_weight = kl_weight
+        # diffusers' temporal decoder mid block runs attention i only before resnet i + 1: with one layer per block
+        # (the tiny VAE) its attention never runs. Weights that get no gradient must not train (DDP rejects them).
+        mid_block = vae.decoder.mid_block
+        for attention in list(mid_block.attentions)[len(mid_block.resnets) - 1:]:
+            attention.requires_grad_(False)
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+    def forward(self, frames: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """``noise`` [B, F, C, h, w]: the posterior sample's standard normal draw."""
         num_frames = frames.shape[1]
         pixels = to_unit_range(frames.flatten(0, 1))
         posterior = self.vae.encode(pixels).latent_dist
-        reconstruction = self.vae.decode(posterior.sample(), num_frames=num_frames).sample.float()
+        latents = posterior.mean + posterior.std * noise.flatten(0, 1).to(posterior.mean.dtype)
+        reconstruction = self.vae.decode(latents, num_frames=num_frames).sample.float()
         error = reconstruction - pixels
         return error.abs().mean() + error.pow(2).mean() + self.kl_weight * posterior.kl().mean()
 
@@ -139,14 +159,16 @@ class DiffusionObjective(nn.Module):
         self.controlnet = components.controlnet
         self.config = config
 
-    def forward(self, latents, conditioning_latents, embeddings, gaussian=None, entity=None) -> torch.Tensor:
+    def forward(self, latents, conditioning_latents, embeddings, sigmas, noise, keep, gaussian=None,
+                entity=None) -> torch.Tensor:
+        """``sigmas`` [B] noise levels, ``noise`` like ``latents``, ``keep`` [B] bool: False drops the image
+        conditioning (the unconditional half of CFG sees zero image latents and a zero CLIP embedding: train it
+        too)."""
         config = self.config
         batch, num_frames = latents.shape[:2]
-        sigmas = sample_sigmas(batch, config.p_mean, config.p_std, device=latents.device)
-        noisy = latents + sigmas.reshape(-1, 1, 1, 1, 1) * torch.randn_like(latents)
+        noisy = latents + sigmas.reshape(-1, 1, 1, 1, 1) * noise
         scaled = noisy * input_scale(sigmas).reshape(-1, 1, 1, 1, 1)
-        # The unconditional half of CFG sees zero image latents and a zero CLIP embedding: train it too.
-        keep = (torch.rand(batch, device=latents.device) >= config.condition_dropout).to(latents.dtype)
+        keep = keep.to(latents.dtype)
         conditioning = (conditioning_latents * keep.reshape(-1, 1, 1, 1))[:, None].expand(-1, num_frames, -1, -1, -1)
         embeddings = embeddings * keep.reshape(-1, 1, 1)
         sample = torch.cat([scaled, conditioning], dim=2)
@@ -164,12 +186,80 @@ class DiffusionObjective(nn.Module):
 # ---------------------------------------------------------------------------------------------------- helpers
 
 
+CHECKPOINT_STATE = "trainer_state.json"
+
+
 def _checkpoints(output_dir: Path) -> list[Path]:
-    return sorted((output_dir / "checkpoints").glob("step-*"))
+    """Complete checkpoints, oldest first (their state file is written last)."""
+    return [path for path in sorted((output_dir / "checkpoints").glob("step-*")) if (path / CHECKPOINT_STATE).is_file()]
 
 
 def _lr_lambda(warmup_steps: int):
     return lambda step: min(1.0, (step + 1) / max(1, warmup_steps))
+
+
+def sample_seed(seed: int, step: int, position: int) -> int:
+    """The generator seed of sample ``position`` of step ``step``'s global batch."""
+    return int(np.random.SeedSequence([seed, step, position]).generate_state(1, np.uint64)[0])
+
+
+def batch_positions(micro_step: int, process_index: int, num_processes: int, batch_size: int) -> range:
+    """Positions in the step's global batch of one process's rows at one micro-step."""
+    start = (micro_step * num_processes + process_index) * batch_size
+    return range(start, start + batch_size)
+
+
+def sample_draws(config: TrainConfig, num_videos: int, step: int, positions: range, latent_shape: tuple[int, ...],
+                 image_shape: tuple[int, ...], device) -> dict[str, torch.Tensor]:
+    """The random choices of the samples at ``positions`` of step ``step``'s global batch, one generator each.
+
+    Every stage: ``index`` [B] (videos, drawn with replacement) and ``noise`` [B, *latent_shape] (the VAE's
+    posterior draw, or the diffusion noise). Diffusion stages also: ``sigmas`` [B], ``keep`` [B] (False drops the
+    image conditioning) and ``image_noise`` [B, *image_shape] (the conditioning frame's noise augmentation).
+    """
+    generator = torch.Generator(device=device)
+    draws: dict[str, list[torch.Tensor]] = {}
+    for position in positions:
+        generator.manual_seed(sample_seed(config.seed, step, position))
+        sample = {"index": torch.randint(num_videos, (), generator=generator, device=device),
+                  "noise": torch.randn(latent_shape, generator=generator, device=device)}
+        if config.stage != "vae":
+            sample["sigmas"] = sample_sigmas(1, config.p_mean, config.p_std, generator=generator, device=device)[0]
+            sample["keep"] = torch.rand((), generator=generator, device=device) >= config.condition_dropout
+            sample["image_noise"] = torch.randn(image_shape, generator=generator, device=device)
+        for name, value in sample.items():
+            draws.setdefault(name, []).append(value)
+    return {name: torch.stack(values) for name, values in draws.items()}
+
+
+def weights_digest(module: nn.Module) -> str:
+    """SHA-256 of a module's state dict (names, dtypes, shapes and bytes, in order): equal digests, equal weights."""
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        value = tensor.detach().cpu().contiguous()
+        digest.update(f"{name} {value.dtype} {tuple(value.shape)}\n".encode())
+        digest.update(value.reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
+def _check_global_batch(checkpoint: Path, config: TrainConfig, num_processes: int) -> None:
+    """A checkpoint resumes on any number of processes, but at the global batch it was trained with."""
+    state = json.loads((checkpoint / CHECKPOINT_STATE).read_text())
+    saved = state.get("global_batch")  # absent from checkpoints written before it was recorded
+    accumulation = config.gradient_accumulation_steps
+    this_run = config.batch_size * num_processes * accumulation
+    if saved is None or saved == this_run:
+        return
+    per_process = saved / (num_processes * accumulation)
+    fix = (f"--set batch_size={int(per_process)}" if per_process.is_integer() else
+           f"batch_size and gradient_accumulation_steps such that {num_processes} x batch_size x "
+           f"gradient_accumulation_steps = {saved}")
+    raise DragAnythingError(
+        "batch_size",
+        f"{checkpoint} was trained with a global batch of {saved} ({state.get('processes', '?')} processes), this "
+        f"run's is {this_run} ({num_processes} processes x batch_size {config.batch_size} x "
+        f"gradient_accumulation_steps {accumulation})",
+        f"Resume with {fix}, or train into a new output_dir.")
 
 
 @torch.no_grad()
@@ -213,14 +303,26 @@ def compute_entity_embeddings(components: Components, data: PreloadedData, confi
 def train(config: TrainConfig) -> Path:
     """Run (or resume) one stage; returns the folder of the trained model."""
     output_dir = Path(config.output_dir)
+    # The LR schedule counts optimizer steps and is stepped after each one below: accelerate's own stepping
+    # would advance it once per process.
     accelerator = Accelerator(mixed_precision=config.mixed_precision,
-                              gradient_accumulation_steps=config.gradient_accumulation_steps)
-    set_seed(config.seed, device_specific=True)
+                              gradient_accumulation_steps=config.gradient_accumulation_steps,
+                              step_scheduler_with_optimizer=False)
+    # One seed on every process, so that fresh components are the same everywhere (DDP broadcasts the trained
+    # module, not the frozen ones); training itself draws from per-sample generators (sample_draws).
+    set_seed(config.seed)
     device = accelerator.device
     started = time.monotonic()
+    num_processes = accelerator.num_processes
+    global_batch = config.batch_size * num_processes * config.gradient_accumulation_steps
+    checkpoints = _checkpoints(output_dir)
+    if checkpoints:
+        _check_global_batch(checkpoints[-1], config, num_processes)
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "config.json").write_text(config.to_json())
+    accelerator.print(f"[{config.stage}] global batch {global_batch} = batch_size {config.batch_size} x "
+                      f"{num_processes} processes x {config.gradient_accumulation_steps} accumulation steps")
 
     # Components: those in init_dir (trained by earlier stages, or by an earlier run of this stage, which this
     # run then continues from), the rest fresh from the configs.
@@ -247,6 +349,9 @@ def train(config: TrainConfig) -> Path:
     if config.stage == "vae":
         trainable = components.vae.requires_grad_(True).train()
         objective = VaeObjective(trainable, config.kl_weight)
+        factor = 2 ** (len(trainable.config.block_out_channels) - 1)
+        latent_shape = (config.num_frames, trainable.config.latent_channels, config.height // factor,
+                        config.width // factor)
     else:
         trainable = (components.unet if config.stage == "base" else components.controlnet).requires_grad_(True)
         trainable.train()
@@ -255,8 +360,10 @@ def train(config: TrainConfig) -> Path:
         data.clip = first_frame_embeddings(components, data.frames)
         if config.stage == "controlnet" and config.use_entity_map and data.embeddings is None:
             data.embeddings = compute_entity_embeddings(components, data, config).to(device)
+        latent_shape = tuple(data.latents.shape[1:])
         accelerator.print(f"[{config.stage}] latents {tuple(data.latents.shape)}, latent std "
                           f"{data.latents.std().item():.3f}; ready at {time.monotonic() - started:.1f} s")
+    image_shape = tuple(data.frames.shape[2:])
 
     parameters = [p for p in trainable.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, betas=config.adam_betas,
@@ -265,31 +372,31 @@ def train(config: TrainConfig) -> Path:
     objective, optimizer, schedule = accelerator.prepare(objective, optimizer, schedule)
 
     step = 0
-    checkpoints = _checkpoints(output_dir)
     if checkpoints:
         accelerator.load_state(str(checkpoints[-1]))
-        step = json.loads((checkpoints[-1] / "trainer_state.json").read_text())["step"]
+        # accelerate restores its micro-step counter only on processes that find their own RNG file in the
+        # checkpoint; count accumulation from the step boundary everywhere.
+        accelerator.step = 0
+        step = json.loads((checkpoints[-1] / CHECKPOINT_STATE).read_text())["step"]
         accelerator.print(f"[{config.stage}] resumed from {checkpoints[-1]} at step {step}")
 
-    # Batch choice and noise augmentation draw from a generator seeded per (step, micro-step, process), and the
-    # global RNG states travel in the checkpoints, so a resumed run continues exactly as an uninterrupted one.
-    generator = torch.Generator(device=device)
     log_path = output_dir / "losses.jsonl"
     window, window_start, loop_start, first_step = [], time.monotonic(), time.monotonic(), step
     out_of_time = False
     micro_step = 0
     while step < config.max_steps and not out_of_time:
-        generator.manual_seed(hash((config.seed, step, micro_step, accelerator.process_index)) % 2**63)
+        positions = batch_positions(micro_step, accelerator.process_index, num_processes, config.batch_size)
+        draws = sample_draws(config, len(data), step, positions, latent_shape, image_shape, device)
         micro_step += 1
-        indices = torch.randint(len(data), (config.batch_size,), device=device, generator=generator)
         with accelerator.accumulate(objective):
             with accelerator.autocast():
-                loss = objective(**_batch(config, components, data, indices, generator))
+                loss = objective(**_batch(config, components, data, draws))
             accelerator.backward(loss)
             if accelerator.sync_gradients:
                 accelerator.clip_grad_norm_(parameters, config.max_grad_norm)
             optimizer.step()
-            schedule.step()
+            if accelerator.sync_gradients and not optimizer.step_was_skipped:
+                schedule.step()
             optimizer.zero_grad(set_to_none=True)
         window.append(loss.detach())
         if not accelerator.sync_gradients:
@@ -303,7 +410,7 @@ def train(config: TrainConfig) -> Path:
             mean_loss = accelerator.reduce(torch.stack(window).mean(), reduction="mean").item()
             seconds = time.monotonic() - window_start
             record = {"stage": config.stage, "step": step, "loss": mean_loss, "lr": schedule.get_last_lr()[0],
-                      "videos_per_s": len(window) * config.batch_size * accelerator.num_processes / seconds,
+                      "videos_per_s": len(window) * config.batch_size * num_processes / seconds,
                       "elapsed_s": round(time.monotonic() - started, 1)}
             accelerator.print(json.dumps(record))
             if accelerator.is_main_process:
@@ -311,9 +418,11 @@ def train(config: TrainConfig) -> Path:
                     log.write(json.dumps(record) + "\n")
             window, window_start = [], time.monotonic()
         if step % config.checkpoint_every == 0 or step == config.max_steps or out_of_time:
-            _save_checkpoint(accelerator, output_dir, step, config.keep_checkpoints)
+            _save_checkpoint(accelerator, output_dir, step, config.keep_checkpoints, global_batch)
 
     accelerator.wait_for_everyone()
+    # DDP keeps the trained weights identical on every process; the digests make that checkable.
+    digests = gather_object([weights_digest(trainable)])
     model_dir = output_dir / "model"
     if accelerator.is_main_process:
         trained = accelerator.unwrap_model(objective)
@@ -325,23 +434,28 @@ def train(config: TrainConfig) -> Path:
         steps_run = step - first_step
         summary = {"stage": config.stage, "steps": step, "steps_this_run": steps_run,
                    "train_seconds_this_run": round(time.monotonic() - loop_start, 1),
-                   "processes": accelerator.num_processes,
+                   "processes": num_processes, "global_batch": global_batch,
+                   "trained_weights_sha256_by_process": digests,
                    "device": torch.cuda.get_device_name(device) if device.type == "cuda" else str(device)}
         (output_dir / "summary.json").write_text(json.dumps(summary, indent=2))
         accelerator.print(json.dumps(summary))
     accelerator.wait_for_everyone()
+    if len(set(digests)) > 1:
+        raise RuntimeError(f"the processes ended with different {config.stage} weights (digests {digests}); "
+                           f"gradients were not synchronised")
     return model_dir
 
 
-def _batch(config: TrainConfig, components: Components, data: PreloadedData, indices: torch.Tensor,
-           generator: torch.Generator) -> dict:
+def _batch(config: TrainConfig, components: Components, data: PreloadedData, draws: dict) -> dict:
+    indices = draws["index"]
     if config.stage == "vae":
-        return {"frames": data.frames[indices]}
+        return {"frames": data.frames[indices], "noise": draws["noise"]}
     with torch.no_grad():
         first = to_unit_range(data.frames[indices, 0])
-        conditioning = image_latents(components.vae, first, config.noise_aug_strength, generator).float()
+        conditioning = image_latents(components.vae, first, config.noise_aug_strength, draws["image_noise"]).float()
     batch = {"latents": data.latents[indices], "conditioning_latents": conditioning,
-             "embeddings": data.clip[indices]}
+             "embeddings": data.clip[indices], "sigmas": draws["sigmas"], "noise": draws["noise"],
+             "keep": draws["keep"]}
     if config.stage == "controlnet":
         gaussian = data.gaussian[indices].float()
         batch["gaussian"] = gaussian[:, :, None].expand(-1, -1, 3, -1, -1)
@@ -353,13 +467,18 @@ def _batch(config: TrainConfig, components: Components, data: PreloadedData, ind
     return batch
 
 
-def _save_checkpoint(accelerator: Accelerator, output_dir: Path, step: int, keep: int) -> None:
+def _save_checkpoint(accelerator: Accelerator, output_dir: Path, step: int, keep: int, global_batch: int) -> None:
     path = output_dir / "checkpoints" / f"step-{step:07d}"
     accelerator.save_state(str(path))
+    # Every process's files are in place before the state file marks the checkpoint complete.
+    accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        (path / "trainer_state.json").write_text(json.dumps({"step": step}))
-        for old in _checkpoints(output_dir)[:-keep]:
-            shutil.rmtree(old, ignore_errors=True)
+        (path / CHECKPOINT_STATE).write_text(json.dumps({"step": step, "global_batch": global_batch,
+                                                         "processes": accelerator.num_processes}))
+        kept = _checkpoints(output_dir)[-keep:]
+        for old in (output_dir / "checkpoints").glob("step-*"):
+            if old not in kept:
+                shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
 
 

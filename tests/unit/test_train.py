@@ -1,6 +1,12 @@
-"""Training stages on micro models: losses fall, frozen parts stay frozen, checkpoints resume exactly."""
+"""Training stages on micro models: losses fall, frozen parts stay frozen, checkpoints resume exactly, and two
+processes train as one with the same global batch."""
 
 import json
+import math
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,8 +19,10 @@ from draganything.components import build_components, load_components
 from draganything.errors import DragAnythingError
 from draganything.train.config import TINY_CONFIGS_DIR, TrainConfig, parse_override
 from draganything.train.edm import denoised_from_v, edm_loss, input_scale
+from draganything.train.recipe import export_float16
 from draganything.train.synthetic import SceneConfig, write_dataset
-from draganything.train.trainer import train
+from draganything.train.trainer import DiffusionObjective, VaeObjective, train, weights_digest
+from draganything.weights import load_controlnet
 
 SIZE, FRAMES = 64, 2
 MICRO = {
@@ -41,6 +49,18 @@ def micro_data(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("data")
     write_dataset(root, range(4), SceneConfig(height=SIZE, width=SIZE, num_frames=(FRAMES, FRAMES), sprites=(1, 2),
                                               sprite_size=(12, 20)))
+    return root
+
+
+@pytest.fixture(scope="module")
+def micro_data_128(tmp_path_factory) -> Path:
+    """Clips at 128 px: the micro UNet's deepest blocks are then 2x2 latents. At 64 px they are 1x1, where each
+    GroupNorm group (one channel) normalises a single value, i.e. rounding noise divided by sqrt(eps), so a batch
+    of two and two batches of one differ by more than rounding (measured: ControlNet residuals 2e-4 relative at
+    64 px, 3e-6 at 128 px)."""
+    root = tmp_path_factory.mktemp("data128")
+    write_dataset(root, range(4), SceneConfig(height=128, width=128, num_frames=(FRAMES, FRAMES), sprites=(1, 2),
+                                              sprite_size=(20, 36)))
     return root
 
 
@@ -111,6 +131,111 @@ def test_resumed_run_matches_an_uninterrupted_one(micro_data, micro_configs, tmp
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert [json.loads(line)["step"] for line in (tmp_path / "resumed" / "losses.jsonl").read_text().splitlines()] \
         == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("stage", ["vae", "base", "controlnet"])
+def test_every_trainable_weight_gets_a_gradient(micro_configs, stage):
+    # DistributedDataParallel (without its slower unused-parameter search) fails on trainable weights that the
+    # loss does not reach.
+    components = build_components(micro_configs, with_controlnet=stage == "controlnet")
+    config = _config(stage, "data", micro_configs, "out", init_dir="model")
+    batch, latent = 2, (FRAMES, 4, SIZE // 8, SIZE // 8)
+    if stage == "vae":
+        objective = VaeObjective(components.vae.requires_grad_(True).train(), config.kl_weight)
+        inputs = {"frames": torch.randint(0, 256, (batch, FRAMES, 3, SIZE, SIZE), dtype=torch.uint8),
+                  "noise": torch.randn(batch, *latent)}
+    else:
+        trainable = components.controlnet if stage == "controlnet" else components.unet
+        for module in (components.unet, components.vae, components.image_encoder):
+            module.requires_grad_(False)
+        trainable.requires_grad_(True).train()
+        objective = DiffusionObjective(components, config)
+        inputs = {"latents": torch.randn(batch, *latent), "conditioning_latents": torch.randn(batch, *latent[1:]),
+                  "embeddings": torch.randn(batch, 1, components.unet.config.cross_attention_dim),
+                  "sigmas": torch.tensor([0.5, 3.0]), "noise": torch.randn(batch, *latent),
+                  "keep": torch.tensor([True, False])}
+        if stage == "controlnet":
+            channels = components.controlnet.config.entity_embedding_channels[0]
+            inputs["gaussian"] = torch.rand(batch, FRAMES, 3, SIZE, SIZE) * 255
+            inputs["entity"] = torch.randn(batch, FRAMES, channels, SIZE, SIZE)
+    objective(**inputs).backward()
+    trained = [name for name, weight in objective.named_parameters() if weight.requires_grad]
+    assert trained and [name for name in trained if objective.get_parameter(name).grad is None] == []
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _launch_two_cpu_processes(config: TrainConfig, folder: Path) -> subprocess.CompletedProcess:
+    """``accelerate launch --multi_gpu --num_processes 2 -m draganything.train`` (the multi-GPU command) on CPU.
+
+    ACCELERATE_USE_CPU makes the processes train on the CPU over gloo; the launcher's ``--cpu`` flag instead
+    starts one process unless MPI is set up. HF_HOME keeps a user's accelerate config file out of the run.
+    """
+    path = folder / "config.json"
+    path.write_text(config.to_json())
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+               "--main_process_port", str(_free_port()), "-m", "draganything.train", str(path)]
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", "HF_HOME": str(folder / "hf"),
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="this torch build has no torch.distributed")
+def test_two_processes_train_as_one_with_the_same_global_batch(micro_data_128, micro_configs, tmp_path):
+    torch.manual_seed(0)
+    base = build_components(micro_configs).save(tmp_path / "base")
+    # Adam with a large epsilon updates in proportion to the gradient: a wrong gradient scale (summed instead of
+    # averaged over processes) shows, and Adam's sign-like first steps do not amplify rounding. The warm-up
+    # makes the learning rate differ from step to step, so a schedule stepped once per process shows too.
+    settings = {"init_dir": str(base), "height": 128, "width": 128, "max_steps": 3, "weight_decay": 0.0,
+                "adam_epsilon": 1.0, "learning_rate": 0.1, "warmup_steps": 3}
+    one = tmp_path / "one"
+    train(_config("controlnet", micro_data_128, micro_configs, one, batch_size=2, **settings))
+
+    two = tmp_path / "two"
+    launched = _launch_two_cpu_processes(
+        _config("controlnet", micro_data_128, micro_configs, two, batch_size=1, **{**settings, "max_steps": 1}),
+        tmp_path)
+    assert launched.returncode == 0, launched.stdout[-3000:] + launched.stderr[-3000:]
+    summary = json.loads((two / "summary.json").read_text())
+    assert (summary["processes"], summary["global_batch"], summary["steps"]) == (2, 2, 1)
+    # Both processes ended with the weights that the pack's loader reads from the model folder.
+    exported = load_controlnet(two / "model" / "controlnet")
+    assert summary["trained_weights_sha256_by_process"] == [weights_digest(exported)] * 2
+    # Only the main process logs.
+    assert [json.loads(line)["step"] for line in (two / "losses.jsonl").read_text().splitlines()] == [1]
+
+    # The two processes' checkpoint resumes on one process only at the same global batch ...
+    with pytest.raises(DragAnythingError, match="global batch of 2") as error:
+        train(_config("controlnet", micro_data_128, micro_configs, two, batch_size=1, **settings))
+    assert error.value.input_name == "batch_size"
+    # ... and then the run goes on as the one-process run did.
+    resumed = train(_config("controlnet", micro_data_128, micro_configs, two, batch_size=2, **settings))
+    records = {name: [json.loads(line) for line in (folder / "losses.jsonl").read_text().splitlines()]
+               for name, folder in (("one", one), ("two", two))}
+    assert [record["step"] for record in records["two"]] == [1, 2, 3]
+    assert [record["lr"] for record in records["two"]] == [record["lr"] for record in records["one"]]
+    losses_one, losses_two = ([record["loss"] for record in records[name]] for name in ("one", "two"))
+    assert all(math.isfinite(loss) for loss in losses_two)
+    # The loss at step s is computed with the weights after step s - 1: step 1 checks that both runs drew the
+    # same global batch, step 2 the update on two processes, step 3 the update after resuming on one. Only
+    # rounding differs: at most 1.4e-7 relative over five random bases (batch 2 against two accumulated batches
+    # of 1 in one process); gradients summed instead of averaged over the processes show at 1e-2.
+    assert losses_two == pytest.approx(losses_one, rel=1e-5, abs=0)
+    resumed_summary = json.loads((two / "summary.json").read_text())
+    assert resumed_summary["processes"] == 1 and resumed_summary["steps_this_run"] == 2
+    assert resumed_summary["trained_weights_sha256_by_process"] == [
+        weights_digest(load_controlnet(resumed / "controlnet"))]
+    # The shipped float16 form holds the same weights, rounded.
+    trained = load_controlnet(resumed / "controlnet").state_dict()
+    half = load_controlnet(export_float16([resumed], tmp_path / "fp16") / "controlnet", dtype=torch.float16)
+    assert all(torch.equal(trained[name].half(), value) for name, value in half.state_dict().items())
 
 
 def test_checkpoint_round_trip_is_exact(micro_configs, tmp_path):
