@@ -50,14 +50,14 @@ def test_draw_two_entities_anchor_scrub_save_reload_and_queue(graph, server):
     assert graph.page.evaluate("() => [...app.canvas.ds.offset]") == canvas_offset
 
     # Radius: drag the selected entity's handle outwards to about 60 px, then type an exact value on the other.
-    handle = graph.editor(node, "e.radiusHandle(e.entity())")
+    handle = graph.editor(node, "e.radiusHandle(e.state.selection.entityId)")
     target = (FISH_TWO[0] + 60 * 0.7071, FISH_TWO[1] - 60 * 0.7071)
     graph.drag_image(node, [tuple(handle), target])
     assert graph.document(node)["entities"][1]["radius"] == pytest.approx(60, abs=2)
     radius_input = graph.page.locator("[data-testid=da-row-1] [data-testid=da-radius]")
     radius_input.fill("45")
     radius_input.press("Enter")
-    graph.wait_editor(node, "e.doc.entities[0].radius === 45")
+    graph.wait_editor(node, "e.state.doc.entities[0].radius === 45")
 
     # A one-click background anchor: a held entity away from both fish, with negative clicks on them.
     graph.page.click("[data-testid=da-background]")
@@ -82,9 +82,9 @@ def test_draw_two_entities_anchor_scrub_save_reload_and_queue(graph, server):
     slider = graph.page.locator("[data-testid=da-scrub]")
     slider.focus()
     slider.press("End")
-    graph.wait_editor(node, "e.frame === 13 && e.gaussian.image && JSON.parse(e.gaussian.key).frame === 13")
+    graph.wait_editor(node, "e.state.frame === 13 && e.state.gaussian?.element && JSON.parse(e.state.gaussian.key).frame === 13")
     graph.shot("scrubbed_to_last_frame_with_gaussian")
-    track_ends = graph.editor(node, "e.preview.tracks.map((t) => t[t.length - 1])")
+    track_ends = graph.editor(node, "e.state.preview.answer.tracks.map((t) => t[t.length - 1])")
     assert track_ends[0] == pytest.approx(list(FISH_ONE_PATH[-1]), abs=2)
     assert track_ends[2] == pytest.approx(graph.document(node)["entities"][2]["points"][0], abs=1e-6)
 
@@ -103,7 +103,7 @@ def test_draw_two_entities_anchor_scrub_save_reload_and_queue(graph, server):
     saved = graph.page.evaluate("() => JSON.stringify(app.graph.serialize())")
     assert "draganything_first_frame" in saved  # the embedded first-frame copy travels with the workflow
     graph.page.evaluate("(text) => app.loadGraphData(JSON.parse(text))", saved)
-    graph.wait_editor(node, "e.image && e.preview && e.doc.entities.length === 3")
+    graph.wait_editor(node, "e.state.image && e.state.preview && e.state.doc.entities.length === 3")
     assert graph.document(node) == doc
     graph.shot("reloaded_workflow")
 
@@ -126,21 +126,21 @@ def test_draw_two_entities_anchor_scrub_save_reload_and_queue(graph, server):
 
 def test_typed_official_demo_and_kjnodes_values_update_the_canvas(graph, official_demo_dir):
     _, node = graph.build_editor_graph()
-    textarea = graph.page.locator(".comfy-multiline-input").first
+    textarea = graph.value_box(node)
 
     demo = (official_demo_dir / "fish_@" / "demo.json").read_text()
     textarea.fill(demo)
-    graph.wait_editor(node, "e.doc.entities.length === 2 && e.preview")
-    assert graph.editor(node, "e.doc.entities.map((x) => x.points.length)") == [20, 20]
-    assert graph.editor(node, "e.doc.entities.map((x) => x.mask_name)") == ["1_fish1.jpg", "1_fish2.jpg"]
+    graph.wait_editor(node, "e.state.doc.entities.length === 2 && e.state.preview")
+    assert graph.editor(node, "e.state.doc.entities.map((x) => x.points.length)") == [20, 20]
+    assert graph.editor(node, "e.state.doc.entities.map((x) => x.mask_name)") == ["1_fish1.jpg", "1_fish2.jpg"]
     # Nothing was rewritten: what the user pasted is what the node receives.
     assert graph.value(node) == demo
     graph.shot("official_demo_json")
 
     kjnodes = "[[{'x': 100, 'y': 100}, {'x': 300, 'y': 200}], [{'x': 800, 'y': 500}]]"
     textarea.fill(kjnodes)
-    graph.wait_editor(node, "e.doc.entities.length === 2 && e.doc.entities[1].points.length === 1")
-    assert graph.editor(node, "e.doc.entities[0].points") == [[100, 100], [300, 200]]
+    graph.wait_editor(node, "e.state.doc.entities.length === 2 && e.state.doc.entities[1].points.length === 1")
+    assert graph.editor(node, "e.state.doc.entities[0].points") == [[100, 100], [300, 200]]
     graph.shot("kjnodes_string")
 
     # Editing after a paste writes the pack's own format, keeping what was imported.
@@ -158,19 +158,19 @@ def test_editor_undo_redo_and_keys_do_not_reach_the_graph(graph):
     graph.click_image(node, *FISH_ONE)
     graph.drag_image(node, FISH_ONE_PATH)
     graph.click_image(node, *FISH_TWO)
-    graph.wait_editor(node, "e.doc.entities.length === 2")
+    graph.wait_editor(node, "e.state.doc.entities.length === 2")
     depth = graph.graph_undo_depth()
     node_count = graph.page.evaluate("() => app.graph.nodes.length")
 
     keys = graph.page.locator("[data-testid=da-keys]")
     keys.press("Control+z")
-    graph.wait_editor(node, "e.doc.entities.length === 1")
+    graph.wait_editor(node, "e.state.doc.entities.length === 1")
     keys.press("Control+z")
-    graph.wait_editor(node, "e.doc.entities.length === 1 && e.doc.entities[0].points.length === 1")
+    graph.wait_editor(node, "e.state.doc.entities.length === 1 && e.state.doc.entities[0].points.length === 1")
     keys.press("Control+Shift+z")
-    graph.wait_editor(node, "e.doc.entities[0].points.length > 1")
+    graph.wait_editor(node, "e.state.doc.entities[0].points.length > 1")
     keys.press("Control+y")
-    graph.wait_editor(node, "e.doc.entities.length === 2")
+    graph.wait_editor(node, "e.state.doc.entities.length === 2")
     # The graph's own undo did not run (its queue did not shrink) and the nodes are all still there.
     assert graph.graph_undo_depth() >= depth
     assert graph.page.evaluate("() => app.graph.nodes.length") == node_count
@@ -179,7 +179,7 @@ def test_editor_undo_redo_and_keys_do_not_reach_the_graph(graph):
     graph.page.evaluate("(id) => app.canvas.selectNode(app.graph.getNodeById(id))", node)
     graph.page.locator("[data-testid=da-row-2] .da-swatch").click()
     keys.press("Delete")
-    graph.wait_editor(node, "e.doc.entities.length === 1")
+    graph.wait_editor(node, "e.state.doc.entities.length === 1")
     assert graph.page.evaluate("(id) => !!app.graph.getNodeById(id)", node)
 
     # The graph's undo (focus on the canvas) still works and the editor follows it.
@@ -200,7 +200,7 @@ def test_editor_undo_redo_and_keys_do_not_reach_the_graph(graph):
 def test_copy_and_paste_of_the_node_keeps_the_trajectories(graph):
     _, node = graph.build_editor_graph()
     draw_two_fish(graph, node)
-    graph.wait_editor(node, "e.doc.entities.length === 2")
+    graph.wait_editor(node, "e.state.doc.entities.length === 2")
     value = graph.value(node)
 
     graph.page.evaluate("(id) => app.canvas.selectNode(app.graph.getNodeById(id), false)", node)
@@ -214,7 +214,7 @@ def test_copy_and_paste_of_the_node_keeps_the_trajectories(graph):
     pasted = graph.page.evaluate(
         "(id) => app.graph.nodes.find((n) => n.comfyClass === 'DragAnythingTrajectories' && n.id !== id).id", node)
     assert graph.value(pasted) == value
-    graph.wait_editor(pasted, "e.doc.entities.length === 2 && !!e.image")
+    graph.wait_editor(pasted, "e.state.doc.entities.length === 2 && !!e.state.image")
     graph.shot("pasted_node")
 
 
@@ -222,7 +222,7 @@ def test_dropped_picture_is_uploaded_and_a_shared_workflow_shows_the_embedded_co
         graph, server, first_frame_path, new_page, artifacts):
     graph.reset_view()
     node = graph.add_node("DragAnythingTrajectories", (420, 30))
-    graph.wait_editor(node, "e.status.startsWith('No first frame')")
+    graph.wait_editor(node, "e.state.image === null")
     graph.shot("no_first_frame_yet")
 
     payload = list(first_frame_path.read_bytes())
@@ -232,7 +232,7 @@ def test_dropped_picture_is_uploaded_and_a_shared_workflow_shows_the_embedded_co
            const data = new DataTransfer(); data.items.add(file);
            e.root.dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true })); }""",
         [node, payload])
-    graph.wait_editor(node, "e.image && e.imageSource === 'document'")
+    graph.wait_editor(node, "e.state.image?.source === 'document'")
     doc = graph.document(node)
     assert doc["image"] == "dropped_fish.jpg" and (doc["width"], doc["height"]) == IMAGE_SIZE
     uploaded = server.base_directory / "input" / "dropped_fish.jpg"
@@ -249,10 +249,10 @@ def test_dropped_picture_is_uploaded_and_a_shared_workflow_shows_the_embedded_co
     recipient = type(graph)(new_page(), artifacts)
     recipient.shots = graph.shots
     recipient.page.evaluate("(text) => app.loadGraphData(JSON.parse(text))", workflow)
-    recipient.wait_editor(node, "e.image && e.imageSource === 'embedded'")
+    recipient.wait_editor(node, "e.state.image?.source === 'embedded'")
     assert "not in your input folder" in recipient.editor(node, "e.status")
     assert recipient.document(node) == doc
-    assert recipient.editor(node, "Math.max(e.image.naturalWidth, e.image.naturalHeight)") <= 384
+    assert recipient.editor(node, "Math.max(e.state.image.element.naturalWidth, e.state.image.element.naturalHeight)") <= 384
     recipient.shot("shared_workflow_embedded_copy")
 
 
@@ -264,14 +264,14 @@ def test_vue_node_renderer(graph):
         graph.page.wait_for_selector(f"[data-node-id='{node}'] .da-editor", timeout=20_000)
         node_pos = graph.node_pos(node)
         draw_two_fish(graph, node)
-        graph.wait_editor(node, "e.doc.entities.length === 2")
+        graph.wait_editor(node, "e.state.doc.entities.length === 2")
         doc = graph.document(node)
         assert doc["entities"][0]["points"][0] == list(FISH_ONE)
         assert doc["entities"][1]["points"][-1] == pytest.approx(list(FISH_TWO_PATH[-1]), abs=3)
         # A drag inside the editor draws; it does not move the Vue node.
         assert graph.node_pos(node) == node_pos
         graph.page.click(f"[data-node-id='{node}'] [data-testid=da-background]")
-        graph.wait_editor(node, "e.doc.entities.length === 3")
+        graph.wait_editor(node, "e.state.doc.entities.length === 3")
         graph.wait_masks(node, 3)
         graph.shot("vue_nodes_two_entities_and_background")
     finally:
@@ -284,25 +284,25 @@ def test_entity_rows_rename_reorder_hold_and_delete(graph):
         {"id": "1", "label": "fish one", "points": [[366, 325], [600, 420]]},
         {"id": "2", "label": "fish two", "points": [[714, 250], [570, 180]]},
         {"id": "3", "label": "water", "points": [[1000, 600]]}]}
-    graph.page.locator(".comfy-multiline-input").first.fill(json.dumps(value))
-    graph.wait_editor(node, "e.doc.entities.length === 3 && e.preview")
+    graph.value_box(node).fill(json.dumps(value))
+    graph.wait_editor(node, "e.state.doc.entities.length === 3 && e.state.preview")
 
     label = graph.page.locator("[data-testid=da-row-2] [data-testid=da-label]")
     label.fill("koi")
     label.press("Enter")
-    graph.wait_editor(node, "e.doc.entities[1].label === 'koi'")
+    graph.wait_editor(node, "e.state.doc.entities[1].label === 'koi'")
     graph.page.click("[data-testid=da-row-2] [data-testid=da-row-up]")
-    graph.wait_editor(node, "e.doc.entities[0].id === '2'")
+    graph.wait_editor(node, "e.state.doc.entities[0].id === '2'")
     graph.page.click("[data-testid=da-row-3] [data-testid=da-row-anchor]")
     graph.page.click("[data-testid=da-row-1] [data-testid=da-row-delete]")
-    graph.wait_editor(node, "e.doc.entities.length === 2")
+    graph.wait_editor(node, "e.state.doc.entities.length === 2")
     doc = graph.document(node)
     assert [(e["id"], e["label"], e.get("anchor", False)) for e in doc["entities"]] == [
         ("2", "koi", False), ("3", "water", True)]
     # The colours follow the order: the first row takes the first colour.
-    graph.wait_editor(node, "e.preview.colors.length === 2")
+    graph.wait_editor(node, "e.state.preview.answer.colors.length === 2")
     swatch = graph.page.locator("[data-testid=da-row-2] .da-swatch").evaluate("(s) => getComputedStyle(s).backgroundColor")
-    first_colour = graph.editor(node, "e.preview.colors[0]")
+    first_colour = graph.editor(node, "e.state.preview.answer.colors[0]")
     assert swatch == "rgb({}, {}, {})".format(*(int(first_colour[i:i + 2], 16) for i in (1, 3, 5)))
     graph.shot("rows_edited")
 
@@ -314,13 +314,13 @@ def test_a_connected_sam_loader_makes_the_masks(graph, random_sam):
     graph.connect(loader, 0, node, "sam")
     graph.click_image(node, *FISH_ONE)
     graph.wait_masks(node, 1)
-    mask = graph.editor(node, "({method: e.masks.get('1').method, error: e.masks.get('1').error, note: e.masks.get('1').note})")
+    mask = graph.editor(node, "({method: e.state.masks['1'].method, error: e.state.masks['1'].error, note: e.state.masks['1'].note})")
     assert mask["method"] == f"SAM vit_b ({random_sam})", mask
     # A negative Alt+click refines the same entity; its mask is asked for again with both clicks.
     graph.page.keyboard.down("Alt")
     graph.click_image(node, *FISH_TWO)
     graph.page.keyboard.up("Alt")
-    graph.wait_editor(node, "e.masks.get('1').image && JSON.parse(e.masks.get('1').key)[2].clicks.length === 2")
+    graph.wait_editor(node, "e.state.masks['1'].element && JSON.parse(e.state.masks['1'].key).clicks.length === 2")
     assert graph.document(node)["entities"][0]["clicks"][1] == {"x": 714, "y": 250, "positive": False}
     assert len(graph.document(node)["entities"]) == 1
     graph.shot("sam_mask")
@@ -330,15 +330,15 @@ def test_insert_move_time_and_delete_path_points(graph):
     _, node = graph.build_editor_graph()
     value = {"format": "draganything/trajectories", "version": 1, "width": 1124, "height": 668, "num_frames": 14,
              "entities": [{"id": "1", "label": "fish", "points": [[366, 325], [766, 325]]}]}
-    graph.page.locator(".comfy-multiline-input").first.fill(json.dumps(value))
-    graph.wait_editor(node, "e.doc.entities.length === 1 && e.preview")
+    graph.value_box(node).fill(json.dumps(value))
+    graph.wait_editor(node, "e.state.doc.entities.length === 1 && e.state.preview")
     graph.click_image(node, 366, 325)  # selects the entity at its first point
 
     # Ctrl+click on the curve inserts a point there.
     graph.page.keyboard.down("Control")
     graph.click_image(node, 566, 325)
     graph.page.keyboard.up("Control")
-    graph.wait_editor(node, "e.doc.entities[0].points.length === 3")
+    graph.wait_editor(node, "e.state.doc.entities[0].points.length === 3")
     assert graph.document(node)["entities"][0]["points"][1] == pytest.approx([566, 325], abs=2)
 
     # Drag it somewhere else.
@@ -354,7 +354,7 @@ def test_insert_move_time_and_delete_path_points(graph):
 
     # Double-click deletes it; the frames shrink with the points.
     graph.page.mouse.dblclick(*graph.client_point(node, 566, 450))
-    graph.wait_editor(node, "e.doc.entities[0].points.length === 2")
+    graph.wait_editor(node, "e.state.doc.entities[0].points.length === 2")
     (entity,) = graph.document(node)["entities"]
     assert entity["points"] == [[366, 325], [766, 325]] and len(entity["frames"]) == 2
     graph.shot("points_edited")
