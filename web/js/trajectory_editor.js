@@ -223,6 +223,12 @@ function attachEditor(node) {
     valueShown = on;
     valueWidget.hidden = !on;
     valueWidget.options.hidden = !on;
+    // The Vue renderer lays widgets out again when the node's widget list changes, not when an option does.
+    const index = node.widgets.indexOf(valueWidget);
+    if (index >= 0) {
+      node.widgets.splice(index, 1);
+      node.widgets.splice(index, 0, valueWidget);
+    }
     if (on) node.setSize([node.size[0], Math.max(node.size[1], node.computeSize()[1])]);
     app.graph?.setDirtyCanvas(true, true);
   };
