@@ -103,6 +103,21 @@ describe("server cache", () => {
     assert.deepEqual(store.state.requests.preview.body.mask_radii, [12, null]);
   });
 
+  test("nothing is asked while a drag is in progress; what the drag changed is asked for when it ends", () => {
+    // An imported entity without clicks: its mask prompt is its first point, which the drag moves.
+    const { store, calls } = setup(own([{ id: "1", points: [[10, 10], [50, 50]] }]));
+    store.update((s) => commands.setImage(s, FISH));
+    assert.equal(calls.mask.length, 1);
+    const previews = calls.preview.length;
+    store.update((s) => (s.gesture = { mode: "move" }));
+    for (const x of [12, 14, 16, 18]) store.update((s) => commands.movePoint(s, "1", 0, [x, 10]));
+    assert.equal(calls.mask.length, 1);
+    assert.equal(calls.preview.length, previews);
+    store.update((s) => (s.gesture = null));
+    assert.deepEqual(calls.mask.map((c) => c.body.clicks[0].x), [10, 18]);
+    assert.equal(calls.preview.length, previews + 1);
+  });
+
   test("deleting an entity cancels its mask request", () => {
     const { store, calls } = setup(own([{ id: "1", points: [[10, 10]] }]));
     store.update((s) => commands.setImage(s, FISH));

@@ -4,6 +4,7 @@
 //   - an answer already held (in the state, or in the cache from an earlier state: undo, scrubbing back) is not
 //     asked again; a request that failed is not retried until the request itself changes;
 //   - a request that is no longer wanted is cancelled (its fetch aborted, a late answer dropped);
+//   - nothing is asked while a pointer gesture is in progress;
 //   - answers come back into the store through its update path, like every other change.
 //
 // Views never ask the server for anything: drawing the canvas or the entity list only reads the state.
@@ -103,6 +104,8 @@ export class ServerCache {
   }
 
   sync(s) {
+    // A drag changes the document at every pointer move; what it needs is asked for once, when it ends.
+    if (s.gesture) return;
     const { preview, gaussian } = s.requests;
     this.preview.want(preview, preview && s.preview?.key === preview.key);
     this.gaussian.want(gaussian, gaussian && s.gaussian?.key === gaussian.key);

@@ -19,8 +19,6 @@ import { clamp } from "./geometry.js";
 export const HISTORY_LIMIT = 200;
 /** The frame size drawn before there is a picture or a document size. */
 export const PLACEHOLDER_SIZE = [576, 320];
-/** Longest side of the Gaussian preview PNG the server draws (the route's own default). */
-export const GAUSSIAN_PREVIEW_SIDE = 384;
 const FALLBACK_COLOR = "#9aa0a6";
 
 export function initialState() {
@@ -40,7 +38,7 @@ export function initialState() {
     // Read from the graph around the node: a connected SAM loader, the Drag Conditions node it feeds.
     context: { sam: null, mode: null, framing: null, modelWidth: null, modelHeight: null },
     preview: null, // {key, answer}: the server's last good reading, of the request `key`
-    masks: {}, // entity id -> {key, pending, radius, method, note, error, element, alpha}
+    masks: {}, // entity id -> {key, radius, method, note, error, element, alpha}: the last answer for it
     gaussian: null, // {key, element}
     notices: {}, // topic -> {text, error}
     gesture: null, // a pointer gesture in progress (input.js)
@@ -261,7 +259,7 @@ function previewRequest(s) {
 /** The /gaussian request at the current frame, once the server has read the value without error. */
 function gaussianRequest(s, preview) {
   if (!s.showGaussian || s.pending || !imageSize(s) || s.preview?.key !== JSON.stringify(preview)) return null;
-  const body = { ...preview, frame: s.frame, max_side: GAUSSIAN_PREVIEW_SIDE };
+  const body = { ...preview, frame: s.frame };
   return { key: JSON.stringify(body), body };
 }
 
