@@ -214,8 +214,16 @@ class GraphPage:
             f"(id) => {{ const e = app.graph.getNodeById(id)?.draganythingEditor; return !!e && ({condition}); }}",
             arg=node_id, timeout=timeout_ms)
 
+    def value_box(self, node_id: int):
+        """The node's JSON text box, unfolded with the editor's JSON button (it is folded by default)."""
+        if not self.editor(node_id, "e.state.showValue"):
+            self.page.locator("[data-testid=da-json]").first.click()
+        textarea = self.page.locator(".comfy-multiline-input").first
+        textarea.wait_for(state="visible", timeout=10_000)
+        return textarea
+
     def wait_masks(self, node_id: int, count: int) -> None:
-        self.wait_editor(node_id, f"[...e.masks.values()].filter((m) => m.image || m.error).length >= {count}", 120_000)
+        self.wait_editor(node_id, f"Object.values(e.state.masks).filter((m) => m.element || m.error).length >= {count}", 120_000)
 
     def client_point(self, node_id: int, x: float, y: float) -> tuple[float, float]:
         """Page coordinates of the image pixel (x, y) in the node's editor (through the graph's zoom)."""
@@ -257,7 +265,7 @@ class GraphPage:
         self.set_widget(load, "image", image_name)
         trajectories = self.add_node("DragAnythingTrajectories", (420, 30))
         self.connect(load, 0, trajectories, "image")
-        self.wait_editor(trajectories, "e.image && e.imageSource === 'connected'")
+        self.wait_editor(trajectories, "e.state.image?.source === 'connected'")
         return load, trajectories
 
     def graph_to_prompt(self) -> dict:

@@ -38,7 +38,7 @@ def test_template_converts_to_its_api_twin(graph, workflow):
     # The editor read the template's value without rewriting it.
     for node_id, node in twin.items():
         if node["class_type"] == "DragAnythingTrajectories":
-            graph.wait_editor(int(node_id), "e.doc.entities.length > 0")
+            graph.wait_editor(int(node_id), "e.state.doc.entities.length > 0")
             assert graph.value(int(node_id)) == node["inputs"]["trajectories"]
 
 
@@ -64,7 +64,7 @@ def test_two_entity_drag_with_held_background_from_the_template_in_at_most_15_ac
     page.evaluate(
         """(id) => { const n = app.graph.getNodeById(id); app.canvas.ds.scale = 1;
            app.canvas.ds.offset = [120 - n.pos[0], 90 - n.pos[1]]; app.canvas.setDirty(true, true); }""", node)
-    graph.wait_editor(node, "e.doc.entities.length > 0")
+    graph.wait_editor(node, "e.state.doc.entities.length > 0")
     act("scroll_to_editor")
 
     # Drop the picture onto the editor: it is uploaded and the template's LoadImage now shows it.
@@ -76,11 +76,11 @@ def test_two_entity_drag_with_held_background_from_the_template_in_at_most_15_ac
            const data = new DataTransfer(); data.items.add(file);
            e.root.dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true })); }""",
         [node, payload])
-    graph.wait_editor(node, "e.image && e.imageRef === 'my_fish.jpg' && e.doc.width === 1124")
+    graph.wait_editor(node, "e.state.image?.documentRef === 'my_fish.jpg' && e.state.doc.width === 1124")
     act("drop_picture")
 
     page.click("[data-testid=da-clear]")
-    graph.wait_editor(node, "e.doc.entities.length === 0")
+    graph.wait_editor(node, "e.state.doc.entities.length === 0")
     act("clear_template_entities")
 
     graph.click_image(node, 366, 325)

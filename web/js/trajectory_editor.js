@@ -3,20 +3,26 @@
 // The node's `trajectories` STRING widget stays the single source of truth: it is what the workflow saves, what
 // the prompt sends and what the Python node parses. The editor is an extra DOM widget that is never serialised;
 // it reads that value, draws it over the first frame, and writes every edit back as the pack's JSON document.
+//
+// Everything reaches the editor as an event of the host, nothing is polled:
+//   the value          the widget's callback (typing, pasting, workflow load, copy/paste, both renderers)
+//   the graph around   the node's link changes, the end of a graph load, and the frontend's `graphChanged`
+//                      (any change to the graph: another node's widget, a relink, the graph's undo)
+//   the first frame    the same, plus the node's own execution (the frame it received)
+import { api } from "../../../scripts/api.js";
 import { app } from "../../../scripts/app.js";
-import { TrajectoryEditor, loadImage } from "./editor/editor.js";
-import { uploadImage, viewUrl } from "./editor/server.js";
+import { TrajectoryEditor } from "./editor/editor.js";
+import { loadImage, uploadImage, viewUrl } from "./editor/server.js";
 
 const NODE_CLASS = "DragAnythingTrajectories";
+const CONDITIONS_CLASS = "DragAnythingConditions";
 const VALUE_WIDGET = "trajectories";
 const EDITOR_WIDGET = "trajectory_editor";
 const SAM_TYPE = "DRAGANYTHING_SAM";
-const DEFAULT_RESAMPLING = "pchip"; // the nodes' default (nodes/conditioning_nodes.py)
 // The first frame, downscaled, travels inside the workflow so a shared file still shows it (docs/editor.md).
 const EMBEDDED_PROPERTY = "draganything_first_frame";
 const EMBEDDED_MAX_SIDE = 384;
 const EMBEDDED_QUALITY = 0.8;
-const POLL_MS = 250;
 const MIN_SIZE = [560, 720];
 const EDITOR_MIN_HEIGHT = 460;
 const VALUE_MAX_HEIGHT = 90;
@@ -32,30 +38,65 @@ function sourceNode(node, type) {
   return slot >= 0 ? node.getInputNode(slot) : null;
 }
 
-/** Where the connected node's picture comes from: LoadImage's file, or whatever image it shows. */
-function connectedImage(node) {
+/** The nodes the `trajectories` output feeds. */
+function targetNodes(node) {
+  const links = node.outputs?.[0]?.links ?? [];
+  return links
+    .map((id) => node.graph?.links?.get?.(id) ?? node.graph?.links?.[id])
+    .map((link) => link && node.graph.getNodeById(link.target_id))
+    .filter(Boolean);
+}
+
+function widgetValue(node, name) {
+  return node?.widgets?.find((w) => w.name === name)?.value ?? null;
+}
+
+/**
+ * What the graph around the node says about how its value is used: the connected SAM checkpoint, and the
+ * resampling, framing and model size of the Drag Conditions node it feeds (null where nothing says, so the
+ * server's defaults apply: the editor defines none of them).
+ */
+function graphContext(node) {
+  const targets = targetNodes(node);
+  const conditions = targets.find((t) => t.comfyClass === CONDITIONS_CLASS) ?? null;
+  const resampling = conditions ?? targets.find((t) => widgetValue(t, "resampling")) ?? null;
+  const sam = sourceNode(node, SAM_TYPE)?.widgets?.find((w) => typeof w.value === "string" && w.value)?.value ?? null;
+  return {
+    sam,
+    mode: widgetValue(resampling, "resampling"),
+    framing: widgetValue(conditions, "framing"),
+    modelWidth: widgetValue(conditions, "preview_width"),
+    modelHeight: widgetValue(conditions, "preview_height"),
+  };
+}
+
+/** "sub/name.png [temp]" for an image the server reported ({filename, subfolder, type}). */
+function annotated({ filename, subfolder, type }) {
+  return `${subfolder ? `${subfolder}/` : ""}${filename} [${type ?? "output"}]`;
+}
+
+/**
+ * Where the first frame comes from, best first: the connected LoadImage's file; the frame the node received in
+ * its last run (any image source, e.g. a resize); whatever picture the connected node shows; the picture the
+ * document names. `documentRef` is the input-folder name the document records, `maskRef` what /mask reads.
+ */
+function frameSource(node, documentImage, executed) {
   const source = sourceNode(node, "IMAGE");
-  if (!source) return null;
-  const fileWidget = source.widgets?.find((w) => w.name === "image" && typeof w.value === "string" && w.value);
-  if (fileWidget) return { ref: fileWidget.value.replace(/\s*\[input\]$/, ""), url: viewUrl(fileWidget.value), widget: fileWidget };
-  const shown = source.imgs?.[0]?.src;
-  return shown ? { ref: null, url: shown, widget: null } : null;
-}
-
-function samModel(node) {
-  const source = sourceNode(node, SAM_TYPE);
-  const name = source?.widgets?.find((w) => typeof w.value === "string" && w.value)?.value;
-  return name ?? null;
-}
-
-/** The resampling mode of the Drag Conditions node this node feeds, so the curve is drawn as it will be used. */
-function resamplingMode(node) {
-  for (const link of node.outputs?.[0]?.links ?? []) {
-    const target = node.graph?.getNodeById(node.graph.links.get?.(link)?.target_id ?? node.graph.links[link]?.target_id);
-    const mode = target?.widgets?.find((w) => w.name === "resampling")?.value;
-    if (mode) return mode;
+  if (source) {
+    const file = source.widgets?.find((w) => w.name === "image" && typeof w.value === "string" && w.value);
+    if (file) {
+      const name = file.value.replace(/\s*\[input\]$/, "");
+      return { key: `file:${file.value}`, url: viewUrl(file.value), source: "connected", documentRef: name, maskRef: file.value, widget: file };
+    }
+    if (executed?.sourceId === source.id) {
+      return { key: `executed:${executed.ref}`, url: viewUrl(executed.ref), source: "executed", documentRef: null, maskRef: executed.ref };
+    }
+    const shown = source.imgs?.[0]?.src;
+    return shown ? { key: `shown:${shown}`, url: shown, source: "connected", documentRef: null, maskRef: null } : null;
   }
-  return DEFAULT_RESAMPLING;
+  return documentImage
+    ? { key: `document:${documentImage}`, url: viewUrl(documentImage), source: "document", documentRef: documentImage, maskRef: documentImage }
+    : null;
 }
 
 function thumbnail(image) {
@@ -65,6 +106,10 @@ function thumbnail(image) {
   canvas.height = Math.max(1, Math.round(image.naturalHeight * scale));
   canvas.getContext("2d").drawImage(image, 0, 0, canvas.width, canvas.height);
   return canvas.toDataURL("image/jpeg", EMBEDDED_QUALITY);
+}
+
+function frameOf(element, wanted) {
+  return { element, width: element.naturalWidth, height: element.naturalHeight, source: wanted.source, documentRef: wanted.documentRef, maskRef: wanted.maskRef };
 }
 
 function recordGraphChange() {
@@ -78,38 +123,38 @@ function attachEditor(node) {
     console.warn(`[DragAnything] ${NODE_CLASS} has no '${VALUE_WIDGET}' widget; the trajectory editor is not shown.`);
     return;
   }
-  // The raw JSON stays editable (typing or pasting updates the canvas) but gives the space to the editor.
   valueWidget.options.getMaxHeight = () => VALUE_MAX_HEIGHT;
 
-  let imageKey = null;
-  let loading = null;
+  let shownKey = null; // the first frame on show (frameSource's key)
+  let loadingKey = null;
+  let executed = null; // {ref, sourceId}: the frame the node received in its last run
 
   const editor = new TrajectoryEditor({
-    readValue: () => valueWidget.value,
     writeValue: (text) => {
       valueWidget.value = text;
       recordGraphChange();
     },
-    samModel: () => samModel(node),
-    resamplingMode: () => resamplingMode(node),
     onImageFile: async (file) => {
       try {
         const ref = await uploadImage(file);
-        const connected = connectedImage(node);
-        if (connected?.widget) {
+        const connected = sourceNode(node, "IMAGE");
+        const fileWidget = connected && frameSource(node, null, null)?.widget;
+        if (fileWidget) {
           // The picture feeds the graph too: point the connected LoadImage at it.
-          if (!connected.widget.options?.values?.includes(ref)) connected.widget.options?.values?.push(ref);
-          connected.widget.value = ref;
-          connected.widget.callback?.(ref);
+          if (!fileWidget.options?.values?.includes(ref)) fileWidget.options?.values?.push(ref);
+          fileWidget.value = ref;
+          fileWidget.callback?.(ref);
+          refresh();
         } else {
-          editor.doc.image = ref;
-          editor.commit();
+          const wanted = { key: `document:${ref}`, url: viewUrl(ref), source: "document", documentRef: ref, maskRef: ref };
+          const element = await loadImage(wanted.url);
+          shownKey = wanted.key;
+          editor.adoptPicture(frameOf(element, wanted));
+          embed(ref, element);
         }
-        refreshImage();
       } catch (error) {
-        editor.setStatus(`Could not use the picture: ${error.message}`, true);
+        editor.setNotice("image", `Could not use the picture: ${error.message}`, true);
       }
-      return null;
     },
   });
 
@@ -119,47 +164,96 @@ function attachEditor(node) {
   });
   widget.serialize = false;
 
+  function embed(name, element) {
+    if (name && node.properties[EMBEDDED_PROPERTY]?.name !== name) {
+      node.properties[EMBEDDED_PROPERTY] = { name, data: thumbnail(element) };
+    }
+  }
+
   async function refreshImage() {
-    const connected = connectedImage(node);
-    const ref = connected ? connected.ref : editor.doc.image;
-    const url = connected ? connected.url : ref ? viewUrl(ref) : null;
-    const key = `${connected ? "connected" : "document"}:${url}`;
-    if (key === imageKey || loading === key) return;
-    loading = key;
+    const wanted = frameSource(node, editor.state.doc.image, executed);
+    const key = wanted?.key ?? "none";
+    if (key === shownKey || key === loadingKey) return;
+    loadingKey = key;
     try {
-      if (!url) throw new Error("no first frame");
-      const image = await loadImage(url);
-      if (loading !== key) return;
-      editor.setImage(image, ref, connected ? "connected" : "document");
-      if (ref && node.properties[EMBEDDED_PROPERTY]?.name !== ref) {
-        node.properties[EMBEDDED_PROPERTY] = { name: ref, data: thumbnail(image) };
-      }
+      if (!wanted) throw new Error("no first frame");
+      const element = await loadImage(wanted.url);
+      if (loadingKey !== key) return;
+      editor.setImage(frameOf(element, wanted));
+      embed(wanted.documentRef ?? wanted.maskRef, element);
     } catch {
-      if (loading !== key) return;
+      if (loadingKey !== key) return;
+      const name = wanted?.documentRef ?? wanted?.maskRef ?? null;
       const embedded = node.properties[EMBEDDED_PROPERTY];
-      if (embedded?.data && (!ref || embedded.name === ref)) {
-        editor.setImage(await loadImage(embedded.data), embedded.name, "embedded");
-      } else if (url) {
-        editor.setStatus(`The first frame '${ref ?? url}' could not be loaded: drop the picture onto the editor.`, true);
+      if (embedded?.data && (!name || embedded.name === name)) {
+        const element = await loadImage(embedded.data);
+        if (loadingKey !== key) return;
+        editor.setImage(frameOf(element, { source: "embedded", documentRef: embedded.name, maskRef: null }));
+      } else {
+        editor.setImage(null);
+        if (wanted) editor.setNotice("image", `The first frame '${name ?? wanted.url}' could not be loaded: drop the picture onto the editor.`, true);
       }
     } finally {
-      if (loading === key) {
-        imageKey = key;
-        loading = null;
+      if (loadingKey === key) {
+        shownKey = key;
+        loadingKey = null;
       }
     }
   }
 
-  // One poll covers every way the value or the picture can change (typing, paste, graph undo, workflow load,
-  // relinking, another extension writing the widget) in both renderers, without hooking their internals.
-  const poll = setInterval(() => {
-    editor.syncFromValue();
+  function refresh() {
+    editor.setContext(graphContext(node));
     refreshImage();
-  }, POLL_MS);
-  editor.syncFromValue();
+  }
+
+  // The value: every change to the widget, by the user or by the frontend, goes through its callback.
+  const valueCallback = valueWidget.callback;
+  valueWidget.callback = function (...args) {
+    const result = valueCallback?.apply(this, args);
+    editor.receiveValue(valueWidget.value);
+    refreshImage();
+    return result;
+  };
+  editor.receiveValue(valueWidget.value);
+
+  // The raw JSON folds away behind the toolbar's JSON button (the host's own way to hide a widget).
+  let valueShown = null;
+  const showValue = (on) => {
+    if (on === valueShown) return;
+    valueShown = on;
+    valueWidget.hidden = !on;
+    valueWidget.options.hidden = !on;
+    // The Vue renderer lays widgets out again when the node's widget list changes, not when an option does.
+    const index = node.widgets.indexOf(valueWidget);
+    if (index >= 0) {
+      node.widgets.splice(index, 1);
+      node.widgets.splice(index, 0, valueWidget);
+    }
+    if (on) node.setSize([node.size[0], Math.max(node.size[1], node.computeSize()[1])]);
+    app.graph?.setDirtyCanvas(true, true);
+  };
+  const unsubscribe = editor.store.subscribe((s) => showValue(s.showValue));
+  showValue(editor.state.showValue);
+
+  // The graph around the node.
+  const onGraphChanged = () => refresh();
+  api.addEventListener("graphChanged", onGraphChanged);
+  node.onConnectionsChange = chain(node.onConnectionsChange, refresh);
+  node.onAfterGraphConfigured = chain(node.onAfterGraphConfigured, refresh);
+  editor.root.addEventListener("pointerenter", refresh);
+  node.onExecuted = chain(node.onExecuted, (output) => {
+    const frame = output?.images?.[0];
+    if (frame) executed = { ref: annotated(frame), sourceId: sourceNode(node, "IMAGE")?.id ?? null };
+    // The editor shows the frame the node received; the host's preview of it would be a second copy, drawn
+    // below the editor and past the node's edge.
+    delete output?.images;
+    refresh();
+  });
+  refresh();
 
   node.onRemoved = chain(node.onRemoved, () => {
-    clearInterval(poll);
+    api.removeEventListener("graphChanged", onGraphChanged);
+    unsubscribe();
     editor.destroy();
   });
   node.pasteFile = (file) => editor.host.onImageFile(file);

@@ -66,11 +66,24 @@ export function serializeDocument(doc) {
   return JSON.stringify(out);
 }
 
-export function isOwnFormat(text) {
+/** The document a value holds when it is in the pack's own format, else null (foreign formats, bad JSON). */
+export function parseOwnDocument(text) {
   try {
-    return JSON.parse(text)?.format === FORMAT_NAME;
+    const value = JSON.parse(text);
+    return value?.format === FORMAT_NAME ? value : null;
   } catch {
-    return false;
+    return null;
+  }
+}
+
+/** Scale every coordinate of a document drawn on another size of the same picture (radii by the mean scale). */
+export function scaleDocument(doc, sx, sy) {
+  const scale = ([x, y]) => [x * sx, y * sy];
+  for (const entity of doc.entities) {
+    entity.points = entity.points.map(scale);
+    entity.clicks = entity.clicks.map((c) => ({ ...c, x: c.x * sx, y: c.y * sy }));
+    if (entity.box) entity.box = [...scale(entity.box.slice(0, 2)), ...scale(entity.box.slice(2))];
+    if (entity.radius != null) entity.radius *= Math.sqrt(sx * sy);
   }
 }
 

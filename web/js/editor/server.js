@@ -1,5 +1,6 @@
-// Calls to the pack's editor routes (nodes/editor_routes.py). Each returns the parsed answer or throws an Error
-// whose message is the server's one-line explanation, which the editor shows in its status line.
+// Calls to the pack's editor routes (nodes/editor_routes.py). Each returns the answer or throws an Error whose
+// message is the server's one-line explanation, which the editor shows in its status line; each takes an
+// AbortSignal, so a request the editor no longer needs is cancelled.
 import { api } from "../../../../scripts/api.js";
 
 const PREFIX = "/draganything/editor";
@@ -27,17 +28,43 @@ async function post(path, body, options = {}) {
   return response;
 }
 
-export async function fetchPreview(body) {
-  return (await post("preview", body)).json();
+export async function fetchPreview(body, signal) {
+  return (await post("preview", body, { signal })).json();
 }
 
-export async function fetchMask(body) {
-  return (await post("mask", body, { timeoutMs: MASK_TIMEOUT_MS })).json();
+/** The entity mask: the route's answer, with the mask as an image and its pixels (alpha = mask) for hit tests. */
+export async function fetchMask(body, signal) {
+  const answer = await (await post("mask", body, { signal, timeoutMs: MASK_TIMEOUT_MS })).json();
+  const element = await loadImage(answer.mask);
+  return { ...answer, element, alpha: imagePixels(element) };
 }
 
-/** The Gaussian map at one frame as an object URL of an RGBA PNG (the caller revokes it). */
-export async function fetchGaussian(body) {
-  return URL.createObjectURL(await (await post("gaussian", body)).blob());
+/** The Gaussian map at one frame, as a loaded image (RGBA: JET colours, alpha = map value). */
+export async function fetchGaussian(body, signal) {
+  const url = URL.createObjectURL(await (await post("gaussian", body, { signal })).blob());
+  try {
+    return await loadImage(url);
+  } finally {
+    URL.revokeObjectURL(url); // a loaded image keeps its pixels
+  }
+}
+
+export function loadImage(src) {
+  return new Promise((resolve, reject) => {
+    const image = new Image();
+    image.onload = () => resolve(image);
+    image.onerror = () => reject(new Error(`could not load ${String(src).slice(0, 80)}`));
+    image.src = src;
+  });
+}
+
+function imagePixels(image) {
+  const canvas = document.createElement("canvas");
+  canvas.width = image.naturalWidth;
+  canvas.height = image.naturalHeight;
+  const ctx = canvas.getContext("2d", { willReadFrequently: true });
+  ctx.drawImage(image, 0, 0);
+  return ctx.getImageData(0, 0, canvas.width, canvas.height);
 }
 
 /** Upload a dropped or pasted picture to the input folder; returns the name to store ("sub/name.png" or "name.png"). */

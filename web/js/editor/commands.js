@@ -1,0 +1,320 @@
+// Every change the editor makes, as a recipe for EditorStore.update: `store.update((s) => addEntity(s, point))`.
+// Recipes only change the state; the store then commits the document and notifies the views. No DOM here.
+import {
+  BACKGROUND_LABEL,
+  DEFAULT_NUM_FRAMES,
+  MAX_NUM_FRAMES,
+  backgroundPoint,
+  newEntity,
+  retime,
+  setPointFrame as placePointFrame,
+  setSpan as spreadSpan,
+} from "./document.js";
+import { clamp } from "./geometry.js";
+import { adoptDocument, numFrames, readValue, selectedEntity } from "./store.js";
+
+function find(s, id) {
+  return s.doc.entities.find((e) => e.id === id) ?? null;
+}
+
+/** An edit replaces the message the previous edit left in the status line. */
+function edited(s) {
+  delete s.notices.edit;
+}
+
+// ------------------------------------------------------------------------------------------------- selection
+
+export function select(s, id, point = null) {
+  s.selection = { entityId: id, point };
+}
+
+export function deselect(s) {
+  s.selection = { entityId: null, point: null };
+}
+
+// -------------------------------------------------------------------------------------------------- entities
+
+/** A new entity at `point` (its mask prompt is that click), selected. */
+export function addEntity(s, [x, y], options = {}) {
+  edited(s);
+  const entity = newEntity(s.doc, x, y, options);
+  s.doc.entities.push(entity);
+  select(s, entity.id, 0);
+  return entity;
+}
+
+export function addBackgroundAnchor(s) {
+  edited(s);
+  const [x, y] = backgroundPoint(s.doc);
+  // Negative clicks on the other entities keep them out of the background's mask.
+  const negatives = s.doc.entities.map((e) => ({ x: e.points[0][0], y: e.points[0][1], positive: false }));
+  addEntity(s, [x, y], { label: BACKGROUND_LABEL, anchor: true, clicks: [{ x, y, positive: true }, ...negatives] });
+}
+
+export function deleteEntity(s, id) {
+  edited(s);
+  s.doc.entities = s.doc.entities.filter((e) => e.id !== id);
+  delete s.masks[id];
+}
+
+export function clearEntities(s) {
+  edited(s);
+  s.doc.entities = [];
+  s.masks = {};
+}
+
+export function moveEntity(s, id, step) {
+  const index = s.doc.entities.findIndex((e) => e.id === id);
+  const target = index + step;
+  if (index < 0 || target < 0 || target >= s.doc.entities.length) return;
+  edited(s);
+  const [entity] = s.doc.entities.splice(index, 1);
+  s.doc.entities.splice(target, 0, entity);
+}
+
+export function setLabel(s, id, label) {
+  const entity = find(s, id);
+  if (!entity) return;
+  edited(s);
+  entity.label = label;
+}
+
+/** The typed radius in frame pixels; null (or anything not positive) means "from the mask". */
+export function setRadius(s, id, radius) {
+  const entity = find(s, id);
+  if (!entity) return;
+  edited(s);
+  entity.radius = typeof radius === "number" && radius > 0 ? radius : null;
+}
+
+export function toggleAnchor(s, id = s.selection.entityId) {
+  const entity = find(s, id);
+  if (!entity) {
+    s.notices.edit = { text: "Select an entity first (click it, or pick its row).", error: false };
+    return;
+  }
+  edited(s);
+  entity.anchor = !entity.anchor;
+}
+
+/** Shift/Alt/right click: a positive or negative mask click for the selected entity. */
+export function addClick(s, [x, y], positive) {
+  const entity = selectedEntity(s);
+  if (!entity) return;
+  edited(s);
+  entity.clicks.push({ x, y, positive });
+}
+
+/** A box prompt for the selected entity, or for a new entity at its centre when none is selected. */
+export function setBox(s, box) {
+  edited(s);
+  let entity = selectedEntity(s);
+  if (!entity) entity = addEntity(s, [(box[0] + box[2]) / 2, (box[1] + box[3]) / 2], { clicks: [] });
+  entity.box = box;
+}
+
+// ----------------------------------------------------------------------------------------------------- paths
+
+/** Ctrl+click: a point at the end of the selected path (a held entity starts moving). */
+export function appendPoint(s, point) {
+  const entity = selectedEntity(s);
+  if (!entity) return;
+  edited(s);
+  entity.anchor = false;
+  entity.points.push(point);
+  retime(entity, numFrames(s));
+  select(s, entity.id, entity.points.length - 1);
+}
+
+export function insertPoint(s, id, index, point) {
+  const entity = find(s, id);
+  if (!entity) return;
+  edited(s);
+  entity.points.splice(index, 0, point);
+  retime(entity, numFrames(s));
+  select(s, id, index);
+}
+
+export function movePoint(s, id, index, point) {
+  const entity = find(s, id);
+  if (!entity || index >= entity.points.length) return;
+  edited(s);
+  entity.points[index] = point;
+}
+
+/** A lone or held point starts a new path from where it stands (for the background anchor: a camera pan). */
+export function restartPath(s, id) {
+  const entity = find(s, id);
+  if (!entity) return;
+  edited(s);
+  entity.anchor = false;
+  entity.points = [entity.points[0]];
+  entity.frames = null;
+}
+
+/** Points drawn by a stroke, appended to the entity's path. */
+export function extendPath(s, id, points) {
+  const entity = find(s, id);
+  if (!entity) return;
+  edited(s);
+  entity.points.push(...points);
+  retime(entity, numFrames(s));
+  select(s, id, entity.points.length - 1);
+}
+
+/** Delete a path point; the last one left takes its entity with it. */
+export function deletePoint(s, id, index) {
+  const entity = find(s, id);
+  if (!entity) return;
+  if (entity.points.length <= 1) return deleteEntity(s, id);
+  edited(s);
+  entity.points.splice(index, 1);
+  if (entity.frames) entity.frames.splice(index, 1);
+  select(s, id, Math.min(index, entity.points.length - 1));
+}
+
+/** Delete key: the selected point when the path has others, else the selected entity. */
+export function deleteSelection(s) {
+  const entity = selectedEntity(s);
+  if (!entity) return;
+  const point = s.selection.point;
+  if (point != null && entity.points.length > 1) deletePoint(s, entity.id, point);
+  else deleteEntity(s, entity.id);
+}
+
+// ---------------------------------------------------------------------------------------------------- timing
+
+export function setNumFrames(s, value) {
+  edited(s);
+  s.doc.num_frames = clamp(Math.round(value) || DEFAULT_NUM_FRAMES, 1, MAX_NUM_FRAMES);
+}
+
+export function setFrame(s, value) {
+  s.frame = value; // kept in range by the store
+}
+
+/**
+ * The frames at which an entity's first and last points are reached (null: not given). Both empty: the entity
+ * loses its per-point frames. The points in between are spread evenly; a span too short for the points is
+ * lengthened and the status line says so.
+ */
+export function setSpan(s, id, start, end) {
+  const entity = find(s, id);
+  if (!entity) return;
+  edited(s);
+  if (start == null && end == null) {
+    entity.frames = null;
+    return;
+  }
+  const last = numFrames(s) - 1;
+  const final = end ?? last;
+  spreadSpan(entity, start ?? 0, final, last + 1);
+  if (entity.frames.at(-1) !== final) {
+    const count = entity.points.length;
+    s.notices.edit = { text: `${count} points need ${count} distinct frames: it ends at frame ${entity.frames.at(-1)}.`, error: true };
+  }
+}
+
+/** The frame at which one point is reached (null: the entity loses its per-point frames). */
+export function setPointFrame(s, id, index, frame) {
+  const entity = find(s, id);
+  if (!entity) return;
+  edited(s);
+  if (frame == null) entity.frames = null;
+  else placePointFrame(entity, index, frame, numFrames(s));
+}
+
+// --------------------------------------------------------------------------------------------------- display
+
+export function setShowGaussian(s, on) {
+  s.showGaussian = on;
+}
+
+export function setShowValue(s, on) {
+  s.showValue = on;
+}
+
+// ------------------------------------------------------------------------------------------------------ undo
+
+export function undo(s) {
+  if (s.history.index <= 0) return;
+  s.history.index -= 1;
+  readValue(s, s.history.entries[s.history.index], { record: false });
+}
+
+export function redo(s) {
+  if (s.history.index >= s.history.entries.length - 1) return;
+  s.history.index += 1;
+  readValue(s, s.history.entries[s.history.index], { record: false });
+}
+
+// ------------------------------------------------------------------------------------- the graph around it
+
+/**
+ * The first frame: {element, width, height, source, documentRef, maskRef}. source is "connected" (the
+ * connected node's picture), "executed" (the frame the node received in the last run), "document" (the picture
+ * the document names) or "embedded" (the small copy kept in the workflow); documentRef is the input-folder name
+ * the document records, maskRef the name the /mask route reads.
+ */
+export function setImage(s, image) {
+  if (s.image?.maskRef !== image?.maskRef || s.image?.source !== image?.source) s.masks = {};
+  s.image = image;
+  delete s.notices.image;
+}
+
+/** A picture dropped or pasted onto the editor becomes the document's first frame. */
+export function adoptPicture(s, image) {
+  setImage(s, image);
+  s.doc.image = image.documentRef;
+}
+
+/** {sam, mode, framing, modelWidth, modelHeight}: what the connected nodes say; null where they say nothing. */
+export function setContext(s, context) {
+  s.context = context;
+}
+
+export function setNotice(s, topic, text, error = false) {
+  if (text) s.notices[topic] = { text, error };
+  else delete s.notices[topic];
+}
+
+// ------------------------------------------------------------------------------------------ server answers
+
+export function receivePreview(s, key, answer) {
+  s.preview = { key, answer };
+  delete s.notices.value;
+  if (s.pending && key === s.requests.preview?.key) {
+    // A foreign value as the server reads it; the value itself stays as written until the first edit.
+    adoptDocument(s, answer.document);
+    s.pending = false;
+  }
+}
+
+export function receivePreviewError(s, key, message) {
+  if (key !== s.requests.preview?.key) return;
+  s.notices.value = { text: `Cannot preview the value: ${message}`, error: true };
+  // The last readable document stays on show; an edit replaces the value (undo brings it back).
+  s.pending = false;
+}
+
+export function receiveMask(s, id, key, mask) {
+  s.masks[id] = { key, ...mask };
+  setNotice(s, "mask", mask.note);
+}
+
+export function receiveMaskError(s, id, key, message) {
+  s.masks[id] = { key, error: message };
+  const entity = find(s, id);
+  setNotice(s, "mask", `Mask for ${entity?.label || id} failed: ${message}. The path still works.`, true);
+}
+
+export function receiveGaussian(s, key, element) {
+  s.gaussian = { key, element };
+  delete s.notices.gaussian;
+}
+
+export function receiveGaussianError(s, key, message) {
+  if (key !== s.requests.gaussian?.key) return;
+  s.gaussian = null;
+  s.notices.gaussian = { text: `Gaussian preview failed: ${message}`, error: true };
+}
