@@ -1,9 +1,11 @@
-"""Makes the pictures of the help pages (web/docs/images/) with the pack's own code. Run from the project root:
+"""Makes the pack's pictures with its own code: the help pages' (web/docs/images/) and the Registry icon
+(web/icon.png). Run from the project root:
 
-    python web/docs/make_images.py                                  # conditions.png, overlay.png (library only)
+    python web/docs/make_images.py                      # icon.png, conditions.png, overlay.png (library only)
     COMFYUI_DIR=/path/to/ComfyUI python web/docs/make_images.py --editor   # also editor.jpg
 
-conditions.png and overlay.png come from `python -m draganything conditions --example` (the example scene
+The icon is one entity's 2D Gaussian maps along a curved path, drawn by the library's Gaussian and heatmap code
+(older frames fainter). conditions.png and overlay.png come from `python -m draganything conditions --example` (the example scene
 shipped in draganything/assets/example). editor.jpg is a screenshot of the trajectory editor in the real frontend
 (a ComfyUI started as the host tests start it, Playwright driving Debian's Chromium) with the same scene; rerun it
 after changing how the editor looks.
@@ -39,6 +41,19 @@ def save_small(image: Image.Image, path: Path, width: int = WIDTH) -> None:
     else:
         image.save(path, quality=82, optimize=True)
     print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
+
+
+def icon(size: int = 256, frames: int = 9) -> None:
+    import numpy as np
+
+    from draganything.gaussian import template_gaussian_maps
+    from draganything.viz import gaussian_heatmap
+
+    time = np.linspace(0.0, 1.0, frames)
+    path = np.stack([48 + 160 * time, 200 - 150 * np.sin(0.75 * np.pi * time)], axis=-1)[None]
+    maps = template_gaussian_maps(path, np.array([72]), size, size).astype(np.float32)
+    trail = (maps * (0.35 + 0.65 * time)[:, None, None]).max(axis=0)
+    save_small(Image.fromarray(gaussian_heatmap(trail[None].round().astype(np.uint8))[0]), HERE.parent / "icon.png")
 
 
 def library_images() -> None:
@@ -105,6 +120,7 @@ def main() -> None:
     parser.add_argument("--editor", action="store_true", help="also the editor screenshot (needs COMFYUI_DIR)")
     arguments = parser.parse_args()
     IMAGES_DIR.mkdir(exist_ok=True)
+    icon()
     library_images()
     if arguments.editor:
         editor_image()
