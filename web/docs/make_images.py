@@ -86,16 +86,16 @@ def editor_image() -> None:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path="/usr/bin/chromium",
                                                      args=["--no-sandbox", "--disable-gpu"])
-                page = browser.new_page(viewport={"width": 1400, "height": 1000}, device_scale_factor=1)
+                page = browser.new_page(viewport={"width": 1400, "height": 1100}, device_scale_factor=1)
                 page.goto(server.url)
                 page.wait_for_function("() => window.app?.graph && window.LiteGraph", timeout=120_000)
                 node_id = page.evaluate(
                     """(text) => {
                         app.graph.clear(); app.canvas.ds.scale = 1; app.canvas.ds.offset = [0, 0];
-                        const load = LiteGraph.createNode('LoadImage'); app.graph.add(load); load.pos = [20, 40];
+                        const load = LiteGraph.createNode('LoadImage'); app.graph.add(load); load.pos = [20, 160];
                         load.widgets.find((w) => w.name === 'image').value = 'draganything_example.png';
                         const node = LiteGraph.createNode('DragAnythingTrajectories'); app.graph.add(node);
-                        node.pos = [360, 40];
+                        node.pos = [360, 160];
                         load.connect(0, node, node.inputs.findIndex((i) => i.name === 'image'));
                         const widget = node.widgets.find((w) => w.name === 'trajectories');
                         widget.value = text; widget.callback?.(text);
@@ -105,7 +105,9 @@ def editor_image() -> None:
                 box = page.evaluate(
                     """(id) => { const node = app.graph.getNodeById(id); const [x, y] = app.canvas.ds.convertOffsetToCanvas(node.pos);
                        const r = app.canvas.canvas.getBoundingClientRect();
-                       return [r.left + x, r.top + y - LiteGraph.NODE_TITLE_HEIGHT, node.size[0], node.size[1] + LiteGraph.NODE_TITLE_HEIGHT]; }""",
+                       const title = LiteGraph.NODE_TITLE_HEIGHT, margin = 8;
+                       return [r.left + x - margin, r.top + y - title - margin, node.size[0] + 2 * margin,
+                               node.size[1] + title + 2 * margin]; }""",
                     node_id)
                 shot = Path(folder) / "editor.png"
                 page.screenshot(path=str(shot), clip=dict(zip(("x", "y", "width", "height"), box)))
