@@ -8,6 +8,7 @@ features the host lacks skip and say so."""
 
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -20,7 +21,7 @@ ENGLISH = json.loads((PROJECT_DIR / "locales" / "en" / "nodeDefs.json").read_tex
 CHINESE = json.loads((PROJECT_DIR / "locales" / "zh" / "nodeDefs.json").read_text(encoding="utf-8"))
 BLUEPRINT = "DragAnything image to video"
 TEMPLATE = PROJECT_DIR / "example_workflows" / "draganything_composable_ksampler.json"
-ARTIFACTS = PROJECT_DIR / "artifacts" / "browser"
+ARTIFACTS = Path(os.environ.get("DRAGANYTHING_ARTIFACTS", PROJECT_DIR / "artifacts" / "browser"))
 
 
 def template_widget_names() -> dict[str, list[str]]:
