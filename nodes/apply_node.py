@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
+from .compat import node_schema
 from .control import DragAnythingControl
 from .types import DragConditions, DragControlNet
 
@@ -39,8 +40,9 @@ def attach_control(positive, negative, controlnet, conditions, strength, start_p
 class DragAnythingApply(io.ComfyNode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return node_schema(
             node_id="DragAnythingApply",
+            search_aliases=["apply controlnet", "motion control", "trajectory control", "drag control"],
             display_name="Apply DragAnything",
             category="DragAnything",
             description="Attaches the DragAnything ControlNet and its conditions to the SVD conditioning, like a core "

@@ -22,7 +22,7 @@ from ..draganything.resolution_free import (
 )
 from ..draganything.trajectory import RESAMPLE_MODES
 from ..draganything.viz import conditions_preview
-from .compat import ADVANCED
+from .compat import ADVANCED, node_schema
 from .conversions import first_frame_uint8, masks_bool, to_image
 from .host_features import host_dift_features
 from .types import DragConditions, DragEmbeddings, DragTrajectories
@@ -33,8 +33,9 @@ MAX_SEED = 0xFFFFFFFFFFFFFFFF
 class DragAnythingEntityEmbeddings(io.ComfyNode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return node_schema(
             node_id="DragAnythingEntityEmbeddings",
+            search_aliases=["dift", "entity features", "diffusion features", "entity representation"],
             display_name="DragAnything Entity Embeddings",
             category="DragAnything",
             description="What each entity looks like to the ControlNet: DIFT features of the first frame from an "
@@ -51,7 +52,7 @@ class DragAnythingEntityEmbeddings(io.ComfyNode):
                 io.Int.Input("width", default=OFFICIAL_WIDTH, min=64, max=4096, step=64,
                              tooltip="Size the first frame is framed to for the features (the video's size)."),
                 io.Int.Input("height", default=OFFICIAL_HEIGHT, min=64, max=4096, step=64),
-                io.Combo.Input("framing", options=list(FRAMING_MODES), default=DEFAULT_FRAMING,
+                io.Combo.Input("framing", options=list(FRAMING_MODES), default=DEFAULT_FRAMING, **ADVANCED,
                                tooltip="center_crop matches SVD_img2vid_Conditioning; stretch is the official "
                                        "demo."),
                 io.Int.Input("timestep", default=DIFT_TIMESTEP, min=0, max=999, **ADVANCED),
@@ -73,8 +74,10 @@ class DragAnythingEntityEmbeddings(io.ComfyNode):
 class DragAnythingConditions(io.ComfyNode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return node_schema(
             node_id="DragAnythingConditions",
+            search_aliases=["gaussian map", "entity map", "drag conditioning",
+                            "motion conditioning", "trajectory conditioning"],
             display_name="DragAnything Drag Conditions",
             category="DragAnything",
             description="Combines trajectories, masks and entity embeddings into the ControlNet's conditions. They "
@@ -88,10 +91,10 @@ class DragAnythingConditions(io.ComfyNode):
                 io.Combo.Input("entity_mode", options=list(EMBEDDING_MODES), default="trained",
                                tooltip="trained: the full entity vectors, as in training. official_demo: the "
                                        "released demo's scalar painting, for parity with its outputs."),
-                io.Combo.Input("resampling", options=list(RESAMPLE_MODES), default=DEFAULT_RESAMPLING,
+                io.Combo.Input("resampling", options=list(RESAMPLE_MODES), default=DEFAULT_RESAMPLING, **ADVANCED,
                                tooltip="pchip: the official drawing UI. index: point k drives frame k (official "
                                        "demo.json). arc_length: constant speed. time: per-point frame stamps."),
-                io.Combo.Input("framing", options=list(FRAMING_MODES), default=DEFAULT_FRAMING,
+                io.Combo.Input("framing", options=list(FRAMING_MODES), default=DEFAULT_FRAMING, **ADVANCED,
                                tooltip="Must match how the first frame reaches the model: center_crop for "
                                        "SVD_img2vid_Conditioning and the DragAnything sampler; stretch for the "
                                        "official demo."),

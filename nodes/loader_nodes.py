@@ -9,6 +9,7 @@ import comfy.utils
 import folder_paths
 from comfy_api.latest import io
 
+from .compat import ADVANCED, node_schema
 from .control import wrap_controlnet
 from .folders import CONTROLNET_FOLDER, SAM_FOLDER, missing_model_error, model_choices
 from ..draganything.segmentation import SAM_DOWNLOAD_HINT, build_sam, unwrap_checkpoint
@@ -34,8 +35,9 @@ def _full_path(folder_name: str, input_name: str, file_name: str, what: str, sou
 class DragAnythingControlNetLoader(io.ComfyNode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return node_schema(
             node_id="DragAnythingControlNetLoader",
+            search_aliases=["motion controlnet", "trajectory controlnet", "svd controlnet", "drag model"],
             display_name="Load DragAnything ControlNet",
             category="DragAnything/loaders",
             description="Loads the DragAnything ControlNet for Stable Video Diffusion img2vid from models/draganything "
@@ -43,10 +45,10 @@ class DragAnythingControlNetLoader(io.ComfyNode):
             inputs=[
                 io.Combo.Input("controlnet_name", options=model_choices(CONTROLNET_FOLDER),
                                tooltip="A file in models/draganything."),
-                io.Combo.Input("dtype", options=["auto", *DTYPE_CHOICES], default="auto",
+                io.Combo.Input("dtype", options=["auto", *DTYPE_CHOICES], default="auto", **ADVANCED,
                                tooltip="Weight dtype. auto lets ComfyUI choose for the device (fp16/bf16 on GPUs, "
                                        "fp32 on the CPU)."),
-                io.Boolean.Input("compile", default=False, optional=True,
+                io.Boolean.Input("compile", default=False, optional=True, **ADVANCED,
                                  tooltip="Run the ControlNet through torch.compile: the first sampling of each size "
                                          "and frame count waits about a minute for compilation, every step after "
                                          "that is faster on a GPU (see docs/performance.md). For the SVD UNet, put "
@@ -81,8 +83,9 @@ class DragAnythingControlNetLoader(io.ComfyNode):
 class DragAnythingSAMLoader(io.ComfyNode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return node_schema(
             node_id="DragAnythingSAMLoader",
+            search_aliases=["segment anything", "segmentation model", "sam checkpoint"],
             display_name="Load SAM (DragAnything)",
             category="DragAnything/loaders",
             description="Loads an original segment-anything checkpoint (ViT-H, ViT-L or ViT-B, recognised from the "

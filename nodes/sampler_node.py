@@ -17,6 +17,7 @@ from comfy_api.latest import io
 from comfy_extras.nodes_video_model import SVD_img2vid_Conditioning, VideoLinearCFGGuidance
 
 from .apply_node import attach_control
+from .compat import node_schema
 from .types import DragConditions, DragControlNet
 
 OFFICIAL = {"width": 576, "height": 320, "video_frames": 14, "steps": 25, "cfg": 3.0, "min_cfg": 1.0,
@@ -55,8 +56,9 @@ def sample_video(model, clip_vision, vae, image, controlnet, conditions, *, widt
 class DragAnythingSVDSampler(io.ComfyNode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return node_schema(
             node_id="DragAnythingSVDSampler",
+            search_aliases=["image to video", "img2vid", "stable video diffusion", "drag video", "trajectory video"],
             display_name="DragAnything SVD Sampler",
             category="DragAnything",
             description="Image to video with DragAnything control in one node, with the official settings (576x320, "

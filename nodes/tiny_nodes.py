@@ -21,7 +21,7 @@ from ..draganything.conditions import GRAPH_FRAMING as DEFAULT_FRAMING
 from ..draganything.features import DIFT_ENSEMBLE_SIZE, DIFT_TIMESTEP
 from ..draganything.framing import FRAMING_MODES
 from ..draganything.resolution_free import EntityEmbeddings, embed_entities
-from .compat import ADVANCED
+from .compat import ADVANCED, node_schema
 from .conditioning_nodes import MAX_SEED
 from .control import wrap_controlnet
 from .conversions import first_frame_uint8, masks_bool
@@ -66,8 +66,9 @@ def _diffusers_base(directory: Path):
 class DragAnythingTinyLoader(io.ComfyNode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return node_schema(
             node_id="DragAnythingTinyLoader",
+            search_aliases=["tiny model", "cpu demo", "small svd"],
             display_name="Load DragAnything-Tiny",
             category="DragAnything/loaders",
             description="The small DragAnything shipped with the pack (15.5 MB, trained on synthetic sprite videos "
@@ -97,8 +98,9 @@ class DragAnythingTinyLoader(io.ComfyNode):
 class DragAnythingTinyEntityEmbeddings(io.ComfyNode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return node_schema(
             node_id="DragAnythingTinyEntityEmbeddings",
+            search_aliases=["tiny embeddings", "tiny entity features"],
             display_name="DragAnything Tiny Entity Embeddings",
             category="DragAnything",
             description="Entity embeddings for DragAnything-Tiny: the tiny base's own features of the first frame "
@@ -114,7 +116,7 @@ class DragAnythingTinyEntityEmbeddings(io.ComfyNode):
                 io.Int.Input("width", default=TINY_SIZE, min=64, max=1024, step=64,
                              tooltip="Size the first frame is framed to for the features (the video's size)."),
                 io.Int.Input("height", default=TINY_SIZE, min=64, max=1024, step=64),
-                io.Combo.Input("framing", options=list(FRAMING_MODES), default=DEFAULT_FRAMING,
+                io.Combo.Input("framing", options=list(FRAMING_MODES), default=DEFAULT_FRAMING, **ADVANCED,
                                tooltip="center_crop matches SVD_img2vid_Conditioning."),
                 io.Int.Input("timestep", default=DIFT_TIMESTEP, min=0, max=999, **ADVANCED),
                 io.Int.Input("ensemble_size", default=DIFT_ENSEMBLE_SIZE, min=1, max=64, **ADVANCED),

@@ -15,7 +15,7 @@ from ..draganything.resolution_free import check_entities, check_first_points, c
 from ..draganything.segmentation import SamModel, segment_entities
 from ..draganything.trajectory import RESAMPLE_MODES, Trajectories, parse_trajectories, to_tracks
 from ..draganything.viz import draw_tracks, gaussian_heatmap, side_by_side
-from .compat import ADVANCED
+from .compat import ADVANCED, node_schema
 from .conversions import first_frame_uint8, frames_uint8, masks_bool, to_image, to_mask
 from .types import DragConditions, DragSam, DragTrajectories
 
@@ -42,8 +42,9 @@ def read_trajectories(text: str, tracks, width: int | None, height: int | None) 
 class DragAnythingTrajectories(io.ComfyNode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return node_schema(
             node_id="DragAnythingTrajectories",
+            search_aliases=["trajectory editor", "motion path", "drag path", "motion brush", "draw path", "tracks"],
             display_name="DragAnything Trajectories",
             category="DragAnything",
             description="The entities to move and their paths on the first frame. Reads the pack's JSON (what the "
@@ -108,8 +109,9 @@ class DragAnythingTrajectories(io.ComfyNode):
 class DragAnythingEntityMasks(io.ComfyNode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return node_schema(
             node_id="DragAnythingEntityMasks",
+            search_aliases=["sam masks", "segment from click", "grabcut", "click to mask", "object mask"],
             display_name="DragAnything Entity Masks",
             category="DragAnything",
             description="One mask per entity from the clicks and boxes stored with the trajectories (or each "
@@ -138,8 +140,9 @@ class DragAnythingEntityMasks(io.ComfyNode):
 class DragAnythingVisualizeTrajectories(io.ComfyNode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return node_schema(
             node_id="DragAnythingVisualizeTrajectories",
+            search_aliases=["draw tracks", "overlay paths", "trajectory preview", "motion overlay"],
             display_name="DragAnything Visualize Trajectories",
             category="DragAnything",
             description="Draws each entity's path and outline over video frames; optionally puts the Gaussian "
@@ -151,9 +154,9 @@ class DragAnythingVisualizeTrajectories(io.ComfyNode):
                 DragConditions.Input("conditions", optional=True,
                                      tooltip="When connected: its framing and resampling are used and the Gaussian "
                                              "conditioning is shown beside the frames."),
-                io.Combo.Input("framing", options=list(FRAMING_MODES), default=DEFAULT_FRAMING,
+                io.Combo.Input("framing", options=list(FRAMING_MODES), default=DEFAULT_FRAMING, **ADVANCED,
                                tooltip="How the source frame was mapped to the video (ignored with conditions)."),
-                io.Combo.Input("resampling", options=list(RESAMPLE_MODES), default=DEFAULT_RESAMPLING,
+                io.Combo.Input("resampling", options=list(RESAMPLE_MODES), default=DEFAULT_RESAMPLING, **ADVANCED,
                                tooltip="How paths are spread over the frames (ignored with conditions)."),
             ],
             outputs=[io.Image.Output(display_name="images")],

@@ -24,6 +24,15 @@ EXPECTED_NODES = {
                                "scheduler", "fps", "motion_bucket_id", "augmentation_level", "strength"},
     "DragAnythingVisualizeTrajectories": {"images", "trajectories", "masks", "conditions", "framing", "resampling"},
 }
+# Inputs a host with per-input "advanced" folds away (ComfyUI 0.8.0 has no such option and shows them all).
+ADVANCED_INPUTS = {
+    "DragAnythingControlNetLoader": {"dtype", "compile"},
+    "DragAnythingTrajectories": {"tracks_frames"},
+    "DragAnythingEntityEmbeddings": {"framing", "timestep", "ensemble_size"},
+    "DragAnythingTinyEntityEmbeddings": {"framing", "timestep", "ensemble_size"},
+    "DragAnythingConditions": {"resampling", "framing", "radius_overrides"},
+    "DragAnythingVisualizeTrajectories": {"framing", "resampling"},
+}
 # Ids an older, abandoned pack registers; a duplicate id silently replaces a node, so none may be used here.
 FORBIDDEN_IDS = {"DragAnythingLoader", "DragAnythingRun", "DragAnythingPipelineRun", "DragAnythingRunRandom",
                  "DragAnythingPipelineRunRandom"}
@@ -58,3 +67,31 @@ def test_object_info_lists_every_node_with_inputs(server):
 def test_model_folders_are_registered(server):
     folders = set(server.get("/models"))
     assert {"draganything", "sams"} <= folders
+
+
+def input_options(node: dict) -> dict[str, dict]:
+    return {name: spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+            for section in ("required", "optional") for name, spec in node["input"].get(section, {}).items()}
+
+
+def test_search_aliases_and_advanced_inputs_exactly_where_the_host_supports_them(server):
+    """What the host supports is read from its own core nodes: search aliases are listed for KSampler on a host
+    that has them, and some input of a core V3 node (comfy_extras) is advanced on a host whose V3 inputs take
+    that. On a host without them (0.8.0) the pack's node definitions carry neither key. (0.8.0's V1 CLIPLoader
+    passes "advanced" in its raw option dict; its V3 inputs have no such option, hence comfy_extras only.)"""
+    info = server.get("/object_info")
+    ours = {name: node for name, node in info.items() if name in EXPECTED_NODES}
+    core = [node for node in info.values() if node["python_module"].startswith("comfy_extras.")]
+    host_has_aliases = "search_aliases" in info["KSampler"]
+    host_has_advanced = any(options.get("advanced") for node in core for options in input_options(node).values())
+
+    for name, node in ours.items():
+        if host_has_aliases:
+            aliases = node["search_aliases"]
+            assert aliases and len(set(aliases)) == len(aliases), name
+            assert all(alias == alias.lower().strip() and alias not in node["display_name"].lower()
+                       for alias in aliases), name
+        else:
+            assert "search_aliases" not in node, name
+        advanced = {input_name for input_name, options in input_options(node).items() if "advanced" in options}
+        assert advanced == (ADVANCED_INPUTS.get(name, set()) if host_has_advanced else set()), name
