@@ -6,13 +6,14 @@ and its centre is (i + 0.5, j + 0.5); the integer points of the official files a
 covers [0, W] x [0, H]; a point outside that rectangle is off-frame (see `apply_offframe`). Nothing here knows the
 model's resolution: `framing` maps points there.
 
-Modules, in dependency order: `validation` (field checks, JSON text), `resample` (resampling modes, off-frame
-policy), `model` (Click, Entity, Trajectories), `document` (the pack's own JSON), `formats` (every other format,
+Modules, in dependency order: `validation` (field checks, JSON text), `easing` (time to progress along a path),
+`resample` (resampling modes, easing, hidden frames, off-frame policy), `model` (Click, Entity, Trajectories), `document` (the pack's own JSON), `formats` (every other format,
 detection, loaders, TRACKS export). Every accepted input format, the pack's own JSON, the off-frame policy and the
 resampling modes are specified in docs/trajectory-format.md.
 """
 
 from .document import FORMAT_NAME, FORMAT_VERSION, parse_pack_json, to_document, to_json
+from .easing import EASING_PRESETS, ease
 from .formats import (
     OFFICIAL_DEMO_IMAGE,
     OFFICIAL_DEMO_JSON,
@@ -27,9 +28,17 @@ from .formats import (
     to_tracks,
 )
 from .model import Click, Entity, Trajectories
-from .resample import OFFFRAME_POLICIES, RESAMPLE_MODES, apply_offframe, resample_track
+from .resample import (
+    OFFFRAME_POLICIES,
+    RESAMPLE_MODES,
+    EntityMotion,
+    apply_offframe,
+    resample_motion,
+    resample_track,
+)
 
 __all__ = [
+    "EASING_PRESETS",
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "OFFFRAME_POLICIES",
@@ -38,8 +47,10 @@ __all__ = [
     "RESAMPLE_MODES",
     "Click",
     "Entity",
+    "EntityMotion",
     "Trajectories",
     "apply_offframe",
+    "ease",
     "load_official_demo",
     "load_trajectories",
     "parse_kjnodes",
@@ -49,6 +60,7 @@ __all__ = [
     "parse_tracks",
     "parse_trajectories",
     "parse_vipseg",
+    "resample_motion",
     "resample_track",
     "to_document",
     "to_json",

@@ -520,7 +520,7 @@ def doc_blocks(language):
 
 def test_every_json_example_in_the_format_doc_parses():
     blocks = doc_blocks("json")
-    assert len(blocks) == 4
+    assert len(blocks) == 5
     for heading, code in blocks:
         trajectories = parse_trajectories(code, width=1920, height=1080)
         assert len(trajectories) >= 1, heading
