@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import DragAnythingError
+from .trajectory.easing import EASING_PRESETS
 
 if TYPE_CHECKING:  # imported for real inside the commands, to keep startup fast
     import numpy as np
@@ -60,6 +61,17 @@ def _size(text: str) -> tuple[int, int]:
     return int(parts[0]), int(parts[1])
 
 
+def _pair(text: str) -> tuple[float, float]:
+    """'12,-3.5' -> (12.0, -3.5)."""
+    parts = text.split(",")
+    try:
+        if len(parts) == 2:
+            return float(parts[0]), float(parts[1])
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"{text!r} is not two numbers like 12,-3.5")
+
+
 def _positive_int(text: str) -> int:
     if not text.strip().isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
@@ -84,6 +96,20 @@ def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
                         help="width of the frame the points were drawn on, for formats that do not store it "
                              "(default: the image's)")
     source.add_argument("--height", type=_positive_int, help="height of that frame (default: the image's)")
+
+    camera = parser.add_argument_group(
+        "camera move (turns every held entity into its path under the move; see docs/trajectory-format.md)")
+    camera.add_argument("--zoom", type=float, default=1.0, metavar="FACTOR",
+                        help="size of the held things at the end: above 1 zooms in (default: 1, no zoom)")
+    camera.add_argument("--orbit", type=float, default=0.0, metavar="DEGREES",
+                        help="degrees the held things turn about the centre by the end, clockwise on screen "
+                             "(default: 0)")
+    camera.add_argument("--pan", type=_pair, default=(0.0, 0.0), metavar="DX,DY",
+                        help="pixels the held things travel on screen by the end (default: 0,0)")
+    camera.add_argument("--camera-centre", type=_pair, metavar="X,Y",
+                        help="centre of the zoom and orbit in source pixels (default: the frame's centre)")
+    camera.add_argument("--camera-easing", choices=EASING_PRESETS,
+                        help="pace of the move (default: each held entity's own easing, else linear)")
 
     maps = parser.add_argument_group("conditioning")
     maps.add_argument("--size", type=_size, default=DEFAULT_SIZE, metavar="WxH",
@@ -340,8 +366,23 @@ def load_inputs(args: argparse.Namespace) -> Inputs:
     mask_paths = _mask_paths(args.masks, trajectories, folders, image_path)
     masks = [read_mask(path) for path in mask_paths]
     num_frames = args.frames or trajectories.num_frames or default_frames
+    trajectories = _with_camera_move(trajectories, args, num_frames, image)
     resample = _auto_resample(trajectories, num_frames) if args.resample == "auto" else args.resample
     return Inputs(image, image_path, trajectories, masks, mask_paths, num_frames, resample)
+
+
+def _with_camera_move(trajectories, args: argparse.Namespace, num_frames: int, image):
+    """The trajectories with --zoom/--orbit/--pan applied to their held entities (unchanged without them)."""
+    from dataclasses import replace
+
+    from .trajectory import CameraMove, apply_camera_move
+
+    move = CameraMove(zoom=args.zoom, orbit=args.orbit, pan=args.pan, centre=args.camera_centre)
+    if move.still:
+        return trajectories
+    if trajectories.width is None or trajectories.height is None:
+        trajectories = replace(trajectories, width=image.shape[1], height=image.shape[0])
+    return apply_camera_move(trajectories, move, num_frames, easing=args.camera_easing)
 
 
 def _check_aspect(trajectories, image) -> None:

@@ -7,13 +7,15 @@ covers [0, W] x [0, H]; a point outside that rectangle is off-frame (see `apply_
 model's resolution: `framing` maps points there.
 
 Modules, in dependency order: `validation` (field checks, JSON text), `easing` (time to progress along a path),
-`resample` (resampling modes, easing, hidden frames, off-frame policy), `model` (Click, Entity, Trajectories), `document` (the pack's own JSON), `formats` (every other format,
-detection, loaders, TRACKS export). Every accepted input format, the pack's own JSON, the off-frame policy and the
-resampling modes are specified in docs/trajectory-format.md.
+`resample` (resampling modes, easing, hidden frames, off-frame policy), `model` (Click, Entity, Trajectories),
+`camera` (pan, zoom and orbit as paths for the held entities), `document` (the pack's own JSON), `formats` (every
+other format, detection, loaders, TRACKS export). Every accepted input format, the pack's own JSON, the off-frame
+policy, visibility, easing, camera moves and the resampling modes are specified in docs/trajectory-format.md.
 """
 
+from .camera import CameraMove, apply_camera_move
 from .document import FORMAT_NAME, FORMAT_VERSION, parse_pack_json, to_document, to_json
-from .easing import EASING_PRESETS, ease
+from .easing import EASING_PRESETS, ease, easing_value
 from .formats import (
     OFFICIAL_DEMO_IMAGE,
     OFFICIAL_DEMO_JSON,
@@ -45,12 +47,15 @@ __all__ = [
     "OFFICIAL_DEMO_IMAGE",
     "OFFICIAL_DEMO_JSON",
     "RESAMPLE_MODES",
+    "CameraMove",
     "Click",
     "Entity",
     "EntityMotion",
     "Trajectories",
+    "apply_camera_move",
     "apply_offframe",
     "ease",
+    "easing_value",
     "load_official_demo",
     "load_trajectories",
     "parse_kjnodes",
