@@ -4,6 +4,7 @@ Commands:
   conditions  first frame + trajectories + masks -> previews of what the ControlNet is given: the trajectory
               overlay, the 2D Gaussian map (JET, as the official demo shows it) and the entity map.
   generate    the same inputs + model folders -> a video from the headless SVD pipeline.
+  track       a video + first-frame entity masks -> the entities' trajectories (motion from a video).
   demo        the tiny trained model shipped with the package, on a CPU.
   evaluate    the tiny model's ObjMC table.
 
@@ -203,6 +204,32 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (created)")
     generate.add_argument("--mp4", action="store_true", help="also write MP4 files next to the GIFs")
     generate.set_defaults(run=run_generate)
+
+    track = commands.add_parser(
+        "track", help="take each entity's motion from a video (no model needed)",
+        description="Follow every entity of a video from its first-frame mask (OpenCV Lucas-Kanade on points "
+                    "inside the mask, robust to outliers) and write its trajectory: trajectories.json (the pack's "
+                    "JSON, one point per frame, with visibility, scale and rotation), tracks.npz (the host's "
+                    "TRACKS layout: track_path [F, N, 2], track_visibility [F, N]) and tracks.gif (the video with "
+                    "the tracks drawn). --size-of or --size scales the result to another first frame.",
+    )
+    track.add_argument("--video", type=Path, required=True, metavar="PATH",
+                       help="the video: a folder of frames (taken in natural name order), a GIF or an MP4")
+    track.add_argument("--masks", type=Path, nargs="+", metavar="PATH",
+                       help="one first-frame mask per entity (PNG/JPEG, white on black), or one folder of them "
+                            "(file-name order); default: the mask files the --entities file names")
+    track.add_argument("--entities", type=Path, metavar="PATH",
+                       help="the entities as selected on the video's first frame (any trajectory format, e.g. the "
+                            "editor's JSON): their ids, labels and clicks carry over and each is tracked from its "
+                            "first point")
+    track.add_argument("--frames", type=_positive_int, help="frames to track from the start (default: all)")
+    target = track.add_mutually_exclusive_group()
+    target.add_argument("--size-of", type=Path, metavar="IMAGE",
+                        help="scale the result to this first frame's size (to drive another picture of the scene)")
+    target.add_argument("--size", type=_size, metavar="WxH", help="scale the result to this frame size")
+    track.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (created)")
+    track.add_argument("--mp4", action="store_true", help="also write tracks.mp4")
+    track.set_defaults(run=run_track)
 
     demo = commands.add_parser(
         "demo", help="run the tiny trained model shipped with the package (CPU)",
@@ -625,6 +652,83 @@ def run_generate(args: argparse.Namespace) -> int:
     for path in written:
         print(f"wrote {path}")
     return EXIT_OK
+
+
+def _track_mask_paths(args: argparse.Namespace, prompt) -> list[Path]:
+    """--masks as files or a folder, or the files the entities name next to their file."""
+    if prompt is not None:
+        return _mask_paths(args.masks, prompt, [args.entities.parent], args.video)
+    if not args.masks:
+        raise DragAnythingError("--masks", "no masks were given", "Pass one first-frame mask per entity (or their "
+                                "folder), or --entities naming its mask files")
+    if len(args.masks) == 1 and args.masks[0].is_dir():
+        files = sorted(path for path in args.masks[0].iterdir() if path.suffix.lower() in MASK_SUFFIXES)
+        if not files:
+            raise DragAnythingError("--masks", f"the folder {str(args.masks[0])!r} holds no mask image",
+                                    "Put one mask image per entity there")
+        return files
+    for path in args.masks:
+        if not path.is_file():
+            raise DragAnythingError("--masks", f"there is no file at {str(path)!r}", "Check the path")
+    return list(args.masks)
+
+
+def run_track(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from . import viz
+    from .entity import binarize_mask, read_mask
+    from .framing import Framing
+    from .tracking import read_frames, track_entities
+    from .trajectory import load_trajectories, to_json, to_tracks
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    frames = read_frames(args.video)
+    height, width = frames.shape[1:3]
+    prompt = None
+    if args.entities is not None:
+        prompt = load_trajectories(args.entities, width=width, height=height)
+        _check_aspect(prompt, frames[0])
+        if (prompt.width, prompt.height) != (width, height):
+            prompt = prompt.scaled(width, height)
+    masks = [binarize_mask(read_mask(path), mode="threshold", input_name=str(path))
+             for path in _track_mask_paths(args, prompt)]
+    tracked = track_entities(frames, np.stack([_fit_mask(mask, width, height) for mask in masks]),
+                             num_frames=args.frames, prompt=prompt)
+    shown = tracked
+    if args.size_of is not None or args.size is not None:
+        target_w, target_h = args.size or _read_image(args.size_of, "--size-of").shape[1::-1]
+        tracked = tracked.scaled(target_w, target_h)
+    (args.out / "trajectories.json").write_text(to_json(tracked, indent=1) + "\n")
+    arrays = to_tracks(tracked, tracked.num_frames)
+    np.savez_compressed(args.out / "tracks.npz", **arrays)
+    motion = shown.motion(shown.num_frames)
+    to_video = Framing(width, height, width, height)
+    drawn = viz.draw_tracks(frames[:shown.num_frames], motion.points, visible=motion.visible,
+                            masks=np.stack([to_video.mask(mask) for mask in masks]), scale=motion.scale,
+                            rotation=motion.rotation)
+    written = [args.out / "trajectories.json", args.out / "tracks.npz", viz.write_gif(args.out / "tracks.gif", drawn)]
+    if args.mp4:
+        written.append(viz.write_mp4(args.out / "tracks.mp4", drawn))
+    print(f"{len(tracked)} entities over {tracked.num_frames} frames of a {width}x{height} video"
+          + (f", scaled to {tracked.width}x{tracked.height}" if tracked.width != width or tracked.height != height
+             else ""))
+    for entity in tracked:
+        seen = int(entity.visibility.sum())
+        print(f"  {entity.id}: seen in {seen}/{tracked.num_frames} frames, moved "
+              f"{np.linalg.norm(entity.points[-1] - entity.points[0]):.1f} px, scale {entity.scale[-1]:.3f}, "
+              f"rotation {entity.rotation[-1]:.1f} deg")
+    for path in written:
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+def _fit_mask(mask, width: int, height: int):
+    """A {0, 1} mask at the video's size; a mask of another size is refused (it would be placed by guesswork)."""
+    if mask.shape != (height, width):
+        raise DragAnythingError("--masks", f"a mask is {mask.shape[1]}x{mask.shape[0]} but the video is "
+                                f"{width}x{height}", "Make the masks on the video's first frame, at its size")
+    return mask.astype(bool)
 
 
 def run_demo(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ from .apply_node import DragAnythingApply
 from .conditioning_nodes import DragAnythingConditions, DragAnythingEntityEmbeddings
 from .folders import register_model_folders
 from .loader_nodes import DragAnythingControlNetLoader, DragAnythingSAMLoader
-from .motion_nodes import DragAnythingCameraMove
+from .motion_nodes import DragAnythingCameraMove, DragAnythingTrajectoriesFromVideo
 from .sampler_node import DragAnythingSVDSampler
 from .tiny_nodes import DragAnythingTinyEntityEmbeddings, DragAnythingTinyLoader
 from .trajectory_nodes import (
@@ -30,6 +30,7 @@ NODES: list[type[io.ComfyNode]] = [
     DragAnythingSVDSampler,
     DragAnythingVisualizeTrajectories,
     DragAnythingCameraMove,
+    DragAnythingTrajectoriesFromVideo,
 ]
 
 __all__ = ["NODES", "DragAnythingExtension", "register_model_folders"]

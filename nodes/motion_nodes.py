@@ -3,10 +3,25 @@ Wan-Move."""
 
 from __future__ import annotations
 
-from comfy_api.latest import io
+import comfy.model_management
+import numpy as np
+import torch
+from comfy_api.latest import io, ui
 
-from ..draganything.trajectory import EASING_PRESETS, CameraMove, apply_camera_move
-from .types import DragTrajectories
+from ..draganything.errors import DragAnythingError
+from ..draganything.framing import Framing
+from ..draganything.tracking import track_entities
+from ..draganything.trajectory import EASING_PRESETS, CameraMove, apply_camera_move, to_json, to_tracks
+from .conversions import first_frame_uint8, frames_uint8, masks_bool, to_mask
+from .trajectory_nodes import read_trajectories, segment_entities
+from .types import DragSam, DragTrajectories
+from .values import check_first_points
+
+
+def host_tracks(arrays: dict) -> dict:
+    """The library's TRACKS arrays as the host's tensors."""
+    device = comfy.model_management.intermediate_device()
+    return {key: torch.from_numpy(value).to(device) for key, value in arrays.items()}
 
 
 class DragAnythingCameraMove(io.ComfyNode):
@@ -51,3 +66,68 @@ class DragAnythingCameraMove(io.ComfyNode):
                                                           centre_y * trajectories.height)
         move = CameraMove(zoom=zoom, orbit=orbit, pan=(pan_x, pan_y), centre=centre)
         return io.NodeOutput(apply_camera_move(trajectories, move, frames, easing=easing))
+
+
+class DragAnythingTrajectoriesFromVideo(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="DragAnythingTrajectoriesFromVideo",
+            display_name="DragAnything Trajectories From Video",
+            category="DragAnything",
+            description="Takes the motion of each entity from a video: OpenCV Lucas-Kanade on points inside its "
+                        "first-frame mask, robust to outliers (forward-backward check, appearance check, RANSAC "
+                        "similarity), no weights. Masks come from the masks input, or from the clicks and boxes of "
+                        "the entities JSON (SAM when connected, else GrabCut). With an image, the result is scaled "
+                        "to that first frame, to drive another picture of the scene.",
+            inputs=[
+                io.Image.Input("video", tooltip="The video's frames, first frame first (a loaded video)."),
+                io.String.Input("entities", multiline=True, default="",
+                                tooltip="Optional: the entities as clicked on the video's first frame (the pack's "
+                                        "JSON, e.g. from a Trajectories node's editor); each is tracked from its "
+                                        "first point, and keeps its id, label and clicks."),
+                io.Int.Input("frames", default=0, min=0, max=4096,
+                             tooltip="How many frames to track from the start; 0 tracks them all."),
+                io.Mask.Input("masks", optional=True,
+                              tooltip="One mask per entity on the video's first frame (replaces SAM/GrabCut)."),
+                DragSam.Input("sam", optional=True),
+                io.Image.Input("image", optional=True,
+                               tooltip="Another first frame to apply the motion to: trajectories, masks and "
+                                       "TRACKS are scaled to its size."),
+            ],
+            outputs=[
+                DragTrajectories.Output(display_name="trajectories"),
+                io.Mask.Output(display_name="masks"),
+                io.Tracks.Output(display_name="tracks"),
+                io.String.Output(display_name="trajectories_json"),
+                io.String.Output(display_name="info"),
+            ],
+        )
+
+    @classmethod
+    def execute(cls, video, entities, frames, masks=None, sam=None, image=None) -> io.NodeOutput:
+        video_frames = frames_uint8(video)
+        height, width = video_frames.shape[1:3]
+        prompt = read_trajectories(entities, None, width, height) if entities.strip() else None
+        if prompt is not None:
+            check_first_points(prompt, width, height)
+        if masks is not None:
+            entity_masks, how = masks_bool(masks), "the masks input"
+        elif prompt is not None:
+            entity_masks, how = segment_entities(video_frames[0], prompt, sam)
+        else:
+            raise DragAnythingError(
+                "masks", "there is neither a MASK batch nor an entities JSON to take the entities from",
+                "Connect one mask per entity on the video's first frame, or give the entities' clicks")
+        tracked = track_entities(video_frames, entity_masks, num_frames=frames or None, prompt=prompt)
+        if image is not None:
+            target_height, target_width = first_frame_uint8(image).shape[:2]
+            to_target = Framing(width, height, target_width, target_height, "stretch")
+            tracked = tracked.scaled(target_width, target_height)
+            entity_masks = np.stack([to_target.mask(mask) for mask in entity_masks])
+        info = (f"{len(tracked)} entities tracked over {tracked.num_frames} frames of a {width}x{height} video "
+                f"(masks: {how}); " + ", ".join(
+                    f"{entity.id}: seen in {int(entity.visibility.sum())}/{tracked.num_frames}" for entity in tracked))
+        arrays = to_tracks(tracked, tracked.num_frames)
+        return io.NodeOutput(tracked, to_mask(entity_masks), host_tracks(arrays), to_json(tracked), info,
+                             ui=ui.PreviewText(info))

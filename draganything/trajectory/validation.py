@@ -75,7 +75,8 @@ def _first_non_number(raw):
     if isinstance(raw, (str, bytes)) or not isinstance(raw, Sequence):
         return None
     for index, point in enumerate(raw):
-        values = point if isinstance(point, Sequence) and not isinstance(point, (str, bytes)) else [point]
+        listed = isinstance(point, (Sequence, np.ndarray)) and not isinstance(point, (str, bytes))
+        values = point if listed else [point]
         if any(isinstance(v, bool) or not isinstance(v, (int, float, np.number)) for v in values):
             return index, point
     return None
