@@ -33,7 +33,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .entity import inscribed_circle
+from .entity import inscribed_circle, mask_foreground
 from .errors import DragAnythingError, check_positive_int
 from .trajectory import Entity, Trajectories
 
@@ -134,8 +134,8 @@ def track_entities(
 ) -> Trajectories:
     """Trajectories of the entities of a video (module docstring), one point per frame, in the video's pixels.
 
-    frames: uint8 RGB [F, H, W, 3]. masks: one first-frame mask per entity, [N, H, W] (bool, 0/1 or 0..1 floats,
-    foreground above 0.5). num_frames: how many frames to track from the start (default: all; more than the
+    frames: uint8 RGB [F, H, W, 3]. masks: one first-frame mask per entity, [N, H, W] (bool, 0/1, 0..255 or 0..1
+    floats; see `entity.mask_foreground`). num_frames: how many frames to track from the start (default: all; more than the
     video has is an error). prompt: the entities as selected on the video's first frame (e.g. the editor's
     document): their ids, labels, clicks, boxes and radii carry over, and each is tracked from its first point.
     starts: the point of each entity to track, [N, 2] (default: the prompt's first points, else each mask's
@@ -195,9 +195,7 @@ def _masks(masks, width: int, height: int) -> list[np.ndarray]:
             raise DragAnythingError(
                 name, f"it is {list(mask.shape)} (height, width) but the video's frames are {height}x{width}",
                 "Make the masks on the video's first frame, at its size")
-        if mask.dtype != bool and (mask.dtype.kind not in "iuf" or not np.isfinite(mask).all()):
-            raise DragAnythingError(name, f"it holds {mask.dtype} values", "Pass a bool or numeric mask")
-        on = mask if mask.dtype == bool else mask > (127 if mask.dtype == np.uint8 else 0.5)
+        on = mask_foreground(mask, name)
         if not on.any():
             raise DragAnythingError(name, "it is empty (no pixel is part of the entity)",
                                     "Select the entity on the video's first frame again")

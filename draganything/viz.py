@@ -78,7 +78,8 @@ def entity_colors(count: int) -> np.ndarray:
 
 def _fixed(points: np.ndarray) -> np.ndarray:
     """Float pixel coordinates -> cv2's fixed-point int32 (use with shift=_SHIFT)."""
-    return np.round(np.asarray(points, dtype=np.float64) * _SCALE).astype(np.int32)
+    # Contiguous whatever the input's layout (a transposed [F, E, 2] array): cv2 reads rows as point vectors.
+    return np.ascontiguousarray(np.round(np.asarray(points, dtype=np.float64) * _SCALE), dtype=np.int32)
 
 
 def _blend(frames: np.ndarray, layer: np.ndarray, alpha: np.ndarray) -> np.ndarray:

@@ -8,10 +8,18 @@ import numpy as np
 import torch
 from comfy_api.latest import io, ui
 
+from ..draganything.entity_tracks import DEFAULT_POINTS_PER_ENTITY, entity_point_tracks
 from ..draganything.errors import DragAnythingError
-from ..draganything.framing import Framing
+from ..draganything.framing import FRAMING_MODES, Framing
 from ..draganything.tracking import track_entities
-from ..draganything.trajectory import EASING_PRESETS, CameraMove, apply_camera_move, to_json, to_tracks
+from ..draganything.trajectory import (
+    EASING_PRESETS,
+    RESAMPLE_MODES,
+    CameraMove,
+    apply_camera_move,
+    to_json,
+    to_tracks,
+)
 from .conversions import first_frame_uint8, frames_uint8, masks_bool, to_mask
 from .trajectory_nodes import read_trajectories, segment_entities
 from .types import DragSam, DragTrajectories
@@ -131,3 +139,42 @@ class DragAnythingTrajectoriesFromVideo(io.ComfyNode):
         arrays = to_tracks(tracked, tracked.num_frames)
         return io.NodeOutput(tracked, to_mask(entity_masks), host_tracks(arrays), to_json(tracked), info,
                              ui=ui.PreviewText(info))
+
+
+class DragAnythingEntityTracks(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="DragAnythingEntityTracks",
+            display_name="DragAnything Entity Tracks",
+            category="DragAnything",
+            description="Entities (mask + path) as dense TRACKS for Wan-Move: points spread over each entity's mask "
+                        "move with it (its path, plus the size and turn of a camera zoom or orbit), hidden where the "
+                        "entity is, so the whole entity moves and held ones stay put. Feed WanMoveTrackToVideo with "
+                        "the same width, height and length.",
+            inputs=[
+                DragTrajectories.Input("trajectories"),
+                io.Mask.Input("masks", tooltip="One mask per entity on the first frame (a Trajectories node's masks)."),
+                io.Int.Input("width", default=832, min=16, max=16384, step=16,
+                             tooltip="The video's width, as given to WanMoveTrackToVideo."),
+                io.Int.Input("height", default=480, min=16, max=16384, step=16,
+                             tooltip="The video's height, as given to WanMoveTrackToVideo."),
+                io.Int.Input("length", default=81, min=1, max=4096,
+                             tooltip="The video's frame count, as given to WanMoveTrackToVideo."),
+                io.Int.Input("points_per_entity", default=DEFAULT_POINTS_PER_ENTITY, min=1, max=1024,
+                             tooltip="Tracks per entity, spread evenly over its mask."),
+                io.Combo.Input("resampling", options=list(RESAMPLE_MODES), default="pchip",
+                               tooltip="How paths are spread over the frames."),
+                io.Combo.Input("framing", options=list(FRAMING_MODES), default="center_crop",
+                               tooltip="How the first frame becomes the video frame (WanMoveTrackToVideo "
+                                       "centre-crops)."),
+            ],
+            outputs=[io.Tracks.Output(display_name="tracks")],
+        )
+
+    @classmethod
+    def execute(cls, trajectories, masks, width, height, length, points_per_entity, resampling,
+                framing) -> io.NodeOutput:
+        arrays = entity_point_tracks(trajectories, masks_bool(masks), length, width=width, height=height,
+                                     framing=framing, points_per_entity=points_per_entity, mode=resampling)
+        return io.NodeOutput(host_tracks({key: arrays[key] for key in ("track_path", "track_visibility")}))

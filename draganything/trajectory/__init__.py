@@ -13,7 +13,7 @@ other format, detection, loaders, TRACKS export). Every accepted input format, t
 policy, visibility, easing, camera moves and the resampling modes are specified in docs/trajectory-format.md.
 """
 
-from .camera import CameraMove, apply_camera_move
+from .camera import CameraMove, apply_camera_move, rotate
 from .document import FORMAT_NAME, FORMAT_VERSION, parse_pack_json, to_document, to_json
 from .easing import EASING_PRESETS, ease, easing_value
 from .formats import (
@@ -66,6 +66,7 @@ __all__ = [
     "parse_trajectories",
     "parse_vipseg",
     "resample_motion",
+    "rotate",
     "resample_track",
     "to_document",
     "to_json",
