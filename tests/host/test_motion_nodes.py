@@ -270,3 +270,36 @@ def test_editor_camera_and_easing_routes(server):
     held = scene([{"id": "car", "points": [[112, 236], [300, 236]]}])
     bad = server.post("/draganything/editor/camera", {"trajectories": held, "zoom": 2})
     assert bad.status_code == 400 and "no entity holds still" in bad.json()["error"]
+
+
+def test_entity_tracks_errors_reach_the_user_on_the_server(server):
+    trajectories = scene([{"id": "car", "points": [[50, 236], [300, 236]]}])
+
+    def prompt(width, height):
+        return {
+            "1": {"class_type": "LoadImage", "inputs": {"image": IMAGE}},
+            "2": {"class_type": "SolidMask", "inputs": {"value": 1.0, "width": 576, "height": 320}},
+            "3": {"class_type": "DragAnythingTrajectories",
+                  "inputs": {"trajectories": trajectories, "tracks_frames": 5, "image": ["1", 0],
+                             "masks": ["2", 0]}},
+            # The car's mask for the tracks: the left 100 columns of the picture.
+            "4": {"class_type": "SolidMask", "inputs": {"value": 0.0, "width": 576, "height": 320}},
+            "5": {"class_type": "SolidMask", "inputs": {"value": 1.0, "width": 100, "height": 320}},
+            "6": {"class_type": "MaskComposite", "inputs": {"destination": ["4", 0], "source": ["5", 0], "x": 0,
+                                                            "y": 0, "operation": "add"}},
+            "7": {"class_type": "DragAnythingEntityTracks",
+                  "inputs": {"trajectories": ["3", 0], "masks": ["6", 0], "width": width, "height": height,
+                             "length": 5, "points_per_entity": 8, "resampling": "pchip", "framing": "center_crop"}},
+            "8": {"class_type": "WanMoveVisualizeTracks",
+                  "inputs": {"images": ["1", 0], "tracks": ["7", 0], "line_resolution": 24, "circle_size": 3,
+                             "opacity": 1.0, "line_width": 2}},
+            "9": {"class_type": "PreviewImage", "inputs": {"images": ["8", 0]}},
+        }
+
+    # A square video centre-crops columns 128-448 of the picture: the mask lies outside what the video shows.
+    entry = server.run(prompt(96, 96))
+    assert entry["status"]["status_str"] == "error"
+    assert ("mask of entity 'car': nothing of it is inside the 96x96 video after center_crop framing"
+            in server.error_message(entry))
+    entry = server.run(prompt(160, 96))
+    assert entry["status"]["status_str"] == "success", server.error_message(entry)

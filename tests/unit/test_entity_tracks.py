@@ -118,3 +118,13 @@ def test_bad_masks_and_entities_are_refused_with_a_message():
         entity_point_tracks(flagged, masks, 4)
     with pytest.raises(DragAnythingError, match="frame size"):
         entity_point_tracks(Trajectories(trajectories.entities), masks, 4)
+
+
+def test_masks_as_bool_0_1_0_255_and_0_to_1_give_the_same_tracks():
+    trajectories, masks = scene()
+    reference = entity_point_tracks(trajectories, masks, 4, points_per_entity=10)
+    for encoded in (masks.astype(np.uint8), masks.astype(np.uint8) * 255, masks.astype(np.float32) * 0.9):
+        tracks = entity_point_tracks(trajectories, encoded, 4, points_per_entity=10)
+        assert np.array_equal(tracks["track_path"], reference["track_path"])
+    with pytest.raises(DragAnythingError, match="masks: it holds <U1 values"):
+        entity_point_tracks(trajectories, np.full((2, H, W), "x"), 4)
