@@ -189,7 +189,7 @@ def number_array(name: str, what: str, raw, count: int, *, positive: bool) -> np
     bad = ~np.isfinite(array) | ((array <= 0) if positive else False)
     if bad.any():
         index = int(np.argmax(bad))
-        raise DragAnythingError(name, f"its {what} at point {index} is {array[index]!r}, not a {kind}", fix)
+        raise DragAnythingError(name, f"its {what} at point {index} is {float(array[index])!r}, not a {kind}", fix)
     return array
 
 

@@ -142,3 +142,24 @@ def test_cli_bad_camera_options(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["conditions", "--example", "--pan", "left", "--out", str(tmp_path)])
     assert exit_info.value.code == cli.EXIT_USAGE and "two numbers like 12,-3.5" in capsys.readouterr().err
+
+
+BAD_POSE = [
+    ("negative scale", {"scale": [1, -1]}, "its scale at point 1 is -1.0, not a positive number"),
+    ("scale count", {"scale": [1]}, "its scale has 1 values for 2 points"),
+    ("scale text", {"scale": "big"}, "its scale 'big' is not a list of numbers"),
+    ("rotation NaN", {"rotation": [0, float("nan")]}, "its rotation at point 1 is nan, not a number"),
+    ("rotation flags", {"rotation": [True, False]}, "is not a list of numbers"),
+]
+
+
+@pytest.mark.parametrize("case, fields, problem", BAD_POSE, ids=[case[0] for case in BAD_POSE])
+def test_malformed_scale_and_rotation_name_the_entity(case, fields, problem):
+    from draganything.trajectory import FORMAT_NAME
+
+    document = {"format": FORMAT_NAME, "version": 2, "entities": [{"id": "bg", "points": [[1, 2], [3, 4]],
+                                                                   **fields}]}
+    with pytest.raises(DragAnythingError) as error:
+        parse_trajectories(document)
+    assert str(error.value).startswith("trajectories: entity 0 ('bg'): ") and problem in error.value.problem
+    assert "one per point, or leave it out" in error.value.fix
