@@ -4,6 +4,7 @@ Commands:
   conditions  first frame + trajectories + masks -> previews of what the ControlNet is given: the trajectory
               overlay, the 2D Gaussian map (JET, as the official demo shows it) and the entity map.
   generate    the same inputs + model folders -> a video from the headless SVD pipeline.
+  track       a video + first-frame entity masks -> the entities' trajectories (motion from a video).
   demo        the tiny trained model shipped with the package, on a CPU.
   evaluate    the tiny model's ObjMC table.
 
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING
 from .errors import DragAnythingError
 from .framing import FRAMING_MODES, MODEL_FRAMES, MODEL_HEIGHT, MODEL_WIDTH
 from .trajectory import RESAMPLE_CHOICES, resolve_resample_mode
+from .trajectory.easing import EASING_PRESETS
 
 if TYPE_CHECKING:  # imported for real inside the commands, to keep startup fast
     import numpy as np
@@ -61,15 +63,15 @@ def _size(text: str) -> tuple[int, int]:
     return int(parts[0]), int(parts[1])
 
 
-def _point(text: str) -> tuple[float, float]:
-    """'112,236' -> (112.0, 236.0)."""
+def _pair(text: str) -> tuple[float, float]:
+    """'112,236' -> (112.0, 236.0): a point or an offset in pixels."""
     parts = text.split(",")
     try:
         x, y = (float(part) for part in parts)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a point like 112,236 (x,y in pixels)") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not two numbers x,y like 112,236") from None
     if not all(map(math.isfinite, (x, y))):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a point like 112,236 (x,y in pixels)")
+        raise argparse.ArgumentTypeError(f"{text!r} is not two finite numbers x,y like 112,236")
     return x, y
 
 
@@ -93,7 +95,7 @@ def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--masks", type=Path, nargs="+", metavar="PATH",
                         help="first-frame masks, one per entity in the trajectories' order, or one folder; default: "
                              "the mask files the trajectories name, next to the trajectory file or the image")
-    source.add_argument("--click", type=_point, action="append", metavar="X,Y",
+    source.add_argument("--click", type=_pair, action="append", metavar="X,Y",
                         help="instead of --masks: make an entity's mask from a click on it (pixels of the first "
                              "frame); give one per entity, in the trajectories' order")
     source.add_argument("--sam", type=Path, metavar="PATH",
@@ -103,6 +105,20 @@ def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
                         help="width of the frame the points were drawn on, for formats that do not store it "
                              "(default: the image's)")
     source.add_argument("--height", type=_positive_int, help="height of that frame (default: the image's)")
+
+    camera = parser.add_argument_group(
+        "camera move (turns every held entity into its path under the move; see docs/trajectory-format.md)")
+    camera.add_argument("--zoom", type=float, default=1.0, metavar="FACTOR",
+                        help="size of the held things at the end: above 1 zooms in (default: 1, no zoom)")
+    camera.add_argument("--orbit", type=float, default=0.0, metavar="DEGREES",
+                        help="degrees the held things turn about the centre by the end, clockwise on screen "
+                             "(default: 0)")
+    camera.add_argument("--pan", type=_pair, default=(0.0, 0.0), metavar="DX,DY",
+                        help="pixels the held things travel on screen by the end (default: 0,0)")
+    camera.add_argument("--camera-centre", type=_pair, metavar="X,Y",
+                        help="centre of the zoom and orbit in source pixels (default: the frame's centre)")
+    camera.add_argument("--camera-easing", choices=EASING_PRESETS,
+                        help="pace of the move (default: each held entity's own easing, else linear)")
 
     maps = parser.add_argument_group("conditioning")
     maps.add_argument("--size", type=_size, default=(MODEL_WIDTH, MODEL_HEIGHT), metavar="WxH",
@@ -196,6 +212,32 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (created)")
     generate.add_argument("--mp4", action="store_true", help="also write MP4 files next to the GIFs")
     generate.set_defaults(run=run_generate)
+
+    track = commands.add_parser(
+        "track", help="take each entity's motion from a video (no model needed)",
+        description="Follow every entity of a video from its first-frame mask (OpenCV Lucas-Kanade on points "
+                    "inside the mask, robust to outliers) and write its trajectory: trajectories.json (the pack's "
+                    "JSON, one point per frame, with visibility, scale and rotation), tracks.npz (the host's "
+                    "TRACKS layout: track_path [F, N, 2], track_visibility [F, N]) and tracks.gif (the video with "
+                    "the tracks drawn). --size-of or --size scales the result to another first frame.",
+    )
+    track.add_argument("--video", type=Path, required=True, metavar="PATH",
+                       help="the video: a folder of frames (taken in natural name order), a GIF or an MP4")
+    track.add_argument("--masks", type=Path, nargs="+", metavar="PATH",
+                       help="one first-frame mask per entity (PNG/JPEG, white on black), or one folder of them "
+                            "(file-name order); default: the mask files the --entities file names")
+    track.add_argument("--entities", type=Path, metavar="PATH",
+                       help="the entities as selected on the video's first frame (any trajectory format, e.g. the "
+                            "editor's JSON): their ids, labels and clicks carry over and each is tracked from its "
+                            "first point")
+    track.add_argument("--frames", type=_positive_int, help="frames to track from the start (default: all)")
+    target = track.add_mutually_exclusive_group()
+    target.add_argument("--size-of", type=Path, metavar="IMAGE",
+                        help="scale the result to this first frame's size (to drive another picture of the scene)")
+    target.add_argument("--size", type=_size, metavar="WxH", help="scale the result to this frame size")
+    track.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (created)")
+    track.add_argument("--mp4", action="store_true", help="also write tracks.mp4")
+    track.set_defaults(run=run_track)
 
     demo = commands.add_parser(
         "demo", help="run the tiny trained model shipped with the package (CPU)",
@@ -353,6 +395,7 @@ def load_inputs(args: argparse.Namespace) -> Inputs:
         mask_paths = _mask_paths(args.masks, trajectories, folders, image_path)
         masks, mask_notes = [read_mask(path) for path in mask_paths], [f"mask {path.name}" for path in mask_paths]
     num_frames = args.frames or trajectories.num_frames or default_frames
+    trajectories = _with_camera_move(trajectories, args, num_frames, image)
     resample = resolve_resample_mode(trajectories, num_frames, args.resample)
     return Inputs(image, trajectories, masks, mask_notes, num_frames, resample)
 
@@ -383,6 +426,20 @@ def _click_masks(args: argparse.Namespace, image, trajectories) -> tuple[list, l
     masks, _ = segment_entities(image, clicked, sam, _device(args.device) if sam is not None else "cpu")
     method = "GrabCut" if sam is None else f"SAM {sam.architecture}"
     return list(masks), [f"mask from the click ({x:g}, {y:g}) by {method}" for x, y in args.click]
+
+
+def _with_camera_move(trajectories, args: argparse.Namespace, num_frames: int, image):
+    """The trajectories with --zoom/--orbit/--pan applied to their held entities (unchanged without them)."""
+    from dataclasses import replace
+
+    from .trajectory import CameraMove, apply_camera_move
+
+    move = CameraMove(zoom=args.zoom, orbit=args.orbit, pan=args.pan, centre=args.camera_centre)
+    if move.still:
+        return trajectories
+    if trajectories.width is None or trajectories.height is None:
+        trajectories = replace(trajectories, width=image.shape[1], height=image.shape[0])
+    return apply_camera_move(trajectories, move, num_frames, easing=args.camera_easing)
 
 
 def _check_aspect(trajectories, image) -> None:
@@ -620,6 +677,83 @@ def run_generate(args: argparse.Namespace) -> int:
     for path in written:
         print(f"wrote {path}")
     return EXIT_OK
+
+
+def _track_mask_paths(args: argparse.Namespace, prompt) -> list[Path]:
+    """--masks as files or a folder, or the files the entities name next to their file."""
+    if prompt is not None:
+        return _mask_paths(args.masks, prompt, [args.entities.parent], args.video)
+    if not args.masks:
+        raise DragAnythingError("--masks", "no masks were given", "Pass one first-frame mask per entity (or their "
+                                "folder), or --entities naming its mask files")
+    if len(args.masks) == 1 and args.masks[0].is_dir():
+        files = sorted(path for path in args.masks[0].iterdir() if path.suffix.lower() in MASK_SUFFIXES)
+        if not files:
+            raise DragAnythingError("--masks", f"the folder {str(args.masks[0])!r} holds no mask image",
+                                    "Put one mask image per entity there")
+        return files
+    for path in args.masks:
+        if not path.is_file():
+            raise DragAnythingError("--masks", f"there is no file at {str(path)!r}", "Check the path")
+    return list(args.masks)
+
+
+def run_track(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from . import viz
+    from .entity import binarize_mask, read_mask
+    from .framing import Framing
+    from .tracking import read_frames, track_entities
+    from .trajectory import load_trajectories, to_json, to_tracks
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    frames = read_frames(args.video)
+    height, width = frames.shape[1:3]
+    prompt = None
+    if args.entities is not None:
+        prompt = load_trajectories(args.entities, width=width, height=height)
+        _check_aspect(prompt, frames[0])
+        if (prompt.width, prompt.height) != (width, height):
+            prompt = prompt.scaled(width, height)
+    masks = [binarize_mask(read_mask(path), mode="threshold", input_name=str(path))
+             for path in _track_mask_paths(args, prompt)]
+    tracked = track_entities(frames, np.stack([_fit_mask(mask, width, height) for mask in masks]),
+                             num_frames=args.frames, prompt=prompt)
+    shown = tracked
+    if args.size_of is not None or args.size is not None:
+        target_w, target_h = args.size or _read_image(args.size_of, "--size-of").shape[1::-1]
+        tracked = tracked.scaled(target_w, target_h)
+    (args.out / "trajectories.json").write_text(to_json(tracked, indent=1) + "\n")
+    arrays = to_tracks(tracked, tracked.num_frames)
+    np.savez_compressed(args.out / "tracks.npz", **arrays)
+    motion = shown.motion(shown.num_frames)
+    to_video = Framing(width, height, width, height)
+    drawn = viz.draw_tracks(frames[:shown.num_frames], motion.points, visible=motion.visible,
+                            masks=np.stack([to_video.mask(mask) for mask in masks]), scale=motion.scale,
+                            rotation=motion.rotation)
+    written = [args.out / "trajectories.json", args.out / "tracks.npz", viz.write_gif(args.out / "tracks.gif", drawn)]
+    if args.mp4:
+        written.append(viz.write_mp4(args.out / "tracks.mp4", drawn))
+    print(f"{len(tracked)} entities over {tracked.num_frames} frames of a {width}x{height} video"
+          + (f", scaled to {tracked.width}x{tracked.height}" if tracked.width != width or tracked.height != height
+             else ""))
+    for entity in tracked:
+        seen = int(entity.visibility.sum())
+        print(f"  {entity.id}: seen in {seen}/{tracked.num_frames} frames, moved "
+              f"{np.linalg.norm(entity.points[-1] - entity.points[0]):.1f} px, scale {entity.scale[-1]:.3f}, "
+              f"rotation {entity.rotation[-1]:.1f} deg")
+    for path in written:
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+def _fit_mask(mask, width: int, height: int):
+    """A {0, 1} mask at the video's size; a mask of another size is refused (it would be placed by guesswork)."""
+    if mask.shape != (height, width):
+        raise DragAnythingError("--masks", f"a mask is {mask.shape[1]}x{mask.shape[0]} but the video is "
+                                f"{width}x{height}", "Make the masks on the video's first frame, at its size")
+    return mask.astype(bool)
 
 
 def run_demo(args: argparse.Namespace) -> int:

@@ -87,6 +87,19 @@ def binarize_mask(mask, mode: str = "official", threshold: float = 0.5, input_na
     return (grey > threshold).astype(np.uint8)
 
 
+def mask_foreground(mask, input_name: str = "mask") -> np.ndarray:
+    """bool [..., H, W] foreground of a binary or soft mask: bool as it is; integers that are all 0/1 where they
+    are not 0, others above 127 (0..255); floats above 0.5 (a host MASK, 0..1)."""
+    array = np.asarray(mask)
+    if array.dtype == bool:
+        return array
+    if array.dtype.kind in "iu":
+        return array > (0 if array.max(initial=0) <= 1 else 127)
+    if array.dtype.kind == "f" and np.isfinite(array).all():
+        return array > 0.5
+    raise DragAnythingError(input_name, f"it holds {array.dtype} values", "Pass a bool, 0/1, 0..255 or 0..1 mask")
+
+
 def read_mask(path) -> np.ndarray:
     """A mask image file as the official code reads it: ``cv2.imread`` in colour (BGR uint8 [H, W, 3])."""
     mask = cv2.imread(str(path), cv2.IMREAD_COLOR)

@@ -32,12 +32,8 @@ import cv2
 import numpy as np
 
 from .errors import DragAnythingError
+from .tracking import lk_step
 
-# Lucas-Kanade settings: 15x15 windows over 3 pyramid levels; a point survives when tracking it forward and
-# back lands within this many pixels of where it started.
-LK_WINDOW = (15, 15)
-LK_LEVELS = 3
-LK_FORWARD_BACKWARD_PX = 1.0
 MAX_CORNERS = 40
 
 
@@ -109,26 +105,21 @@ def _grey(frames: np.ndarray) -> list[np.ndarray]:
 def track_points_lk(frames: np.ndarray, points) -> tuple[np.ndarray, np.ndarray]:
     """Pyramidal Lucas-Kanade from frame 0, frame to frame: tracks [F, P, 2] and alive flags [F, P].
 
-    A point dies (and stays dead) when LK loses it or its forward-backward error exceeds
-    ``LK_FORWARD_BACKWARD_PX``; its position then keeps the last good value.
+    A point dies (and stays dead) when LK loses it or its forward-backward check fails
+    (:func:`draganything.tracking.lk_step`, 15x15 windows on grey frames); its position then keeps the last good
+    value.
     """
     grey = _grey(frames)
-    points = np.asarray(points, np.float32).reshape(-1, 1, 2)
+    points = np.asarray(points, np.float32).reshape(-1, 2)
     tracks = np.zeros((len(grey), len(points), 2), np.float32)
     alive = np.zeros((len(grey), len(points)), bool)
-    tracks[0], alive[0] = points[:, 0], True
-    parameters = {"winSize": LK_WINDOW, "maxLevel": LK_LEVELS,
-                  "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)}
+    tracks[0], alive[0] = points, True
     current = points
     for frame in range(1, len(grey)):
-        forward, status, _ = cv2.calcOpticalFlowPyrLK(grey[frame - 1], grey[frame], current, None, **parameters)
-        backward, back_status, _ = cv2.calcOpticalFlowPyrLK(grey[frame], grey[frame - 1], forward, None,
-                                                            **parameters)
-        error = np.linalg.norm(backward[:, 0] - current[:, 0], axis=1)
-        good = alive[frame - 1] & (status[:, 0] == 1) & (back_status[:, 0] == 1) & (error < LK_FORWARD_BACKWARD_PX)
-        alive[frame] = good
-        current = np.where(good[:, None, None], forward, current)
-        tracks[frame] = current[:, 0]
+        forward, good = lk_step(grey[frame - 1], grey[frame], current)
+        alive[frame] = alive[frame - 1] & good
+        current = np.where(alive[frame][:, None], forward, current)
+        tracks[frame] = current
     return tracks, alive
 
 

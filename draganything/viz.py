@@ -75,7 +75,8 @@ def entity_colors(count: int) -> np.ndarray:
 
 def _fixed(points: np.ndarray) -> np.ndarray:
     """Float pixel coordinates -> cv2's fixed-point int32 (use with shift=_SHIFT)."""
-    return np.round(np.asarray(points, dtype=np.float64) * _SCALE).astype(np.int32)
+    # Contiguous whatever the input's layout (a transposed [F, E, 2] array): cv2 reads rows as point vectors.
+    return np.ascontiguousarray(np.round(np.asarray(points, dtype=np.float64) * _SCALE), dtype=np.int32)
 
 
 def _blend(frames: np.ndarray, layer: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -109,6 +110,14 @@ def _outline(mask: np.ndarray) -> list[np.ndarray]:
     return list(contours)
 
 
+def _moved_contour(contour: np.ndarray, start, point, scale: float, rotation: float) -> np.ndarray:
+    """A contour [K, 1, 2] moved as the entity moves: p -> point + scale * R(rotation) (p - start)."""
+    from .trajectory.camera import rotate
+
+    offset = contour[:, 0].astype(np.float64) - start
+    return np.round(point + scale * rotate(offset, rotation)).astype(np.int32)[:, None]
+
+
 def draw_tracks(
     frames,
     points,
@@ -118,6 +127,8 @@ def draw_tracks(
     visible=None,
     colors=None,
     thickness: int | None = None,
+    scale=None,
+    rotation=None,
 ) -> np.ndarray:
     """Draw each entity's track over the frames; returns [F, H, W, 3] uint8 RGB.
 
@@ -127,6 +138,8 @@ def draw_tracks(
         by the point's displacement from frame 0).
     anchors: optional [E] bool; "hold still" entities get a square marker and no path.
     visible: optional [E, F] bool; an invisible point (off-frame or occluded) is drawn as a cross, not a dot.
+    scale, rotation: optional [E, F] size and angle (degrees, clockwise on screen) relative to frame 0 (the
+        trajectories' `motion`); the outlines then also grow and turn about the track point.
     colors: optional [E, 3] uint8 RGB; defaults to `entity_colors(E)`.
 
     Each moving entity shows its whole path faintly, the part travelled so far solid, and a dot at the current
@@ -173,10 +186,18 @@ def draw_tracks(
 
     outlines = [_outline(mask > 0) for mask in masks] if masks is not None else [[] for _ in range(num_entities)]
     offsets = np.round(points - points[:, :1]).astype(np.int64)
+    turned = scale is not None or rotation is not None
+    scale = np.ones((num_entities, num_frames)) if scale is None else np.asarray(scale, np.float64)
+    rotation = np.zeros((num_entities, num_frames)) if rotation is None else np.asarray(rotation, np.float64)
     for frame_index in range(num_frames):
         canvas = out[frame_index]
         for index, color in enumerate(color_tuples):
-            if outlines[index]:
+            if outlines[index] and turned and not anchors[index]:
+                moved = [_moved_contour(contour, points[index, 0], points[index, frame_index],
+                                        scale[index, frame_index], rotation[index, frame_index])
+                         for contour in outlines[index]]
+                cv2.drawContours(canvas, moved, -1, color, line, cv2.LINE_AA)
+            elif outlines[index]:
                 offset = (0, 0) if anchors[index] else tuple(int(v) for v in offsets[index, frame_index])
                 cv2.drawContours(canvas, outlines[index], -1, color, line, cv2.LINE_AA, offset=offset)
             center = tuple(int(v) for v in fixed[index, frame_index])

@@ -39,6 +39,32 @@ MODELS = {
                              "diffusion_pytorch_model.safetensors"},
 }
 
+# Wan-Move (Wan 2.1 image-to-video 14B fine-tuned on point tracks) as ComfyUI's own Wan-Move template loads it: the
+# same files and folders, with the LightX2V step-distillation LoRA for 6 steps at CFG 1.
+WAN_MOVE_FILE = "Wan21-WanMove_fp8_scaled_e4m3fn_KJ.safetensors"
+WAN_LORA_FILE = "lightx2v_I2V_14B_480p_cfg_step_distill_rank64_bf16.safetensors"
+WAN_TEXT_FILE = "umt5_xxl_fp8_e4m3fn_scaled.safetensors"
+WAN_VAE_FILE = "wan_2.1_vae.safetensors"
+WAN_CLIP_VISION_FILE = "clip_vision_h.safetensors"
+WAN_REPACKAGED = "https://huggingface.co/Comfy-Org/Wan_2.1_ComfyUI_repackaged/resolve/main/split_files/"
+MODELS.update({
+    WAN_MOVE_FILE: {"name": WAN_MOVE_FILE, "directory": "diffusion_models",
+                    "url": "https://huggingface.co/Kijai/WanVideo_comfy_fp8_scaled/resolve/main/WanMove/"
+                           + WAN_MOVE_FILE},
+    WAN_LORA_FILE: {"name": WAN_LORA_FILE, "directory": "loras",
+                    "url": "https://huggingface.co/Kijai/WanVideo_comfy/resolve/main/Lightx2v/" + WAN_LORA_FILE},
+    WAN_TEXT_FILE: {"name": WAN_TEXT_FILE, "directory": "text_encoders",
+                    "url": WAN_REPACKAGED + "text_encoders/" + WAN_TEXT_FILE},
+    WAN_VAE_FILE: {"name": WAN_VAE_FILE, "directory": "vae", "url": WAN_REPACKAGED + "vae/" + WAN_VAE_FILE},
+    WAN_CLIP_VISION_FILE: {"name": WAN_CLIP_VISION_FILE, "directory": "clip_vision",
+                           "url": WAN_REPACKAGED + "clip_vision/" + WAN_CLIP_VISION_FILE},
+})
+# Wan-Move's 480p settings: 832x480, 81 frames at 16 fps; 6 er_sde/simple steps at CFG 1 with the LoRA, shift 5.
+WAN = {"width": 832, "height": 480, "length": 81, "fps": 16.0, "steps": 6, "cfg": 1.0, "sampler_name": "er_sde",
+       "scheduler": "simple", "shift": 5.0}
+WAN_PROMPT = "a red car drives along the road under a drifting hot-air balloon, the camera slowly zooms in"
+WAN_NEGATIVE = "static, blurry, low quality, distorted, deformed, watermark, text"
+
 # DragAnything-Tiny (shipped in the package, loaded by its own node) is sampled as it was trained: 8 frames, a
 # 128-pixel short side (256x128 keeps the example's aspect), 12 Euler/Karras steps at CFG 1.
 TINY = {"width": 256, "height": 128, "video_frames": 8, "fps": 7, "motion_bucket_id": 128,
@@ -70,6 +96,21 @@ WIDGETS = {
                                "min_cfg", "sampler_name", "scheduler", "fps", "motion_bucket_id",
                                "augmentation_level", "strength"],
     "DragAnythingVisualizeTrajectories": ["framing", "resampling"],
+    "DragAnythingCameraMove": ["zoom", "orbit", "pan_x", "pan_y", "centre_x", "centre_y", "frames", "easing"],
+    "DragAnythingEntityTracks": ["width", "height", "length", "points_per_entity", "resampling", "framing"],
+    "UNETLoader": ["unet_name", "weight_dtype"],
+    "LoraLoaderModelOnly": ["lora_name", "strength_model"],
+    "ModelSamplingSD3": ["shift"],
+    "CLIPLoader": ["clip_name", "type", "device"],
+    "CLIPTextEncode": ["text"],
+    "VAELoader": ["vae_name"],
+    "CLIPVisionLoader": ["clip_name"],
+    "CLIPVisionEncode": ["crop"],
+    "WanMoveTrackToVideo": ["strength", "width", "height", "length", "batch_size"],
+    "ImageScale": ["upscale_method", "width", "height", "crop"],
+    "WanMoveVisualizeTracks": ["line_resolution", "circle_size", "opacity", "line_width"],
+    "CreateVideo": ["fps"],
+    "SaveVideo": ["filename_prefix", "format", "codec"],
 }
 # Socket inputs (links) in declaration order, and outputs (name, type).
 SOCKETS = {
@@ -109,6 +150,27 @@ SOCKETS = {
     "DragAnythingVisualizeTrajectories": ([("images", "IMAGE"), ("trajectories", "DRAGANYTHING_TRAJECTORIES"),
                                            ("masks", "MASK"), ("conditions", "DRAGANYTHING_CONDITIONS")],
                                           [("images", "IMAGE")]),
+    "DragAnythingCameraMove": ([("trajectories", "DRAGANYTHING_TRAJECTORIES")],
+                               [("trajectories", "DRAGANYTHING_TRAJECTORIES")]),
+    "DragAnythingEntityTracks": ([("trajectories", "DRAGANYTHING_TRAJECTORIES"), ("masks", "MASK")],
+                                 [("tracks", "TRACKS")]),
+    "UNETLoader": ([], [("MODEL", "MODEL")]),
+    "LoraLoaderModelOnly": ([("model", "MODEL")], [("MODEL", "MODEL")]),
+    "ModelSamplingSD3": ([("model", "MODEL")], [("MODEL", "MODEL")]),
+    "CLIPLoader": ([], [("CLIP", "CLIP")]),
+    "CLIPTextEncode": ([("clip", "CLIP")], [("CONDITIONING", "CONDITIONING")]),
+    "VAELoader": ([], [("VAE", "VAE")]),
+    "CLIPVisionLoader": ([], [("CLIP_VISION", "CLIP_VISION")]),
+    "CLIPVisionEncode": ([("clip_vision", "CLIP_VISION"), ("image", "IMAGE")],
+                         [("CLIP_VISION_OUTPUT", "CLIP_VISION_OUTPUT")]),
+    "WanMoveTrackToVideo": ([("positive", "CONDITIONING"), ("negative", "CONDITIONING"), ("vae", "VAE"),
+                             ("tracks", "TRACKS"), ("start_image", "IMAGE"),
+                             ("clip_vision_output", "CLIP_VISION_OUTPUT")],
+                            [("positive", "CONDITIONING"), ("negative", "CONDITIONING"), ("latent", "LATENT")]),
+    "ImageScale": ([("image", "IMAGE")], [("IMAGE", "IMAGE")]),
+    "WanMoveVisualizeTracks": ([("images", "IMAGE"), ("tracks", "TRACKS")], [("IMAGE", "IMAGE")]),
+    "CreateVideo": ([("images", "IMAGE"), ("audio", "AUDIO")], [("VIDEO", "VIDEO")]),
+    "SaveVideo": ([("video", "VIDEO")], []),
 }
 
 
@@ -254,6 +316,57 @@ def tiny_cpu() -> list[Node]:
     ]
 
 
+def wan_move() -> list[Node]:
+    """The editor's entities driving Wan-Move: dense entity tracks into ComfyUI's own Wan-Move nodes."""
+    return [
+        Node(1, "LoadImage", {"image": EXAMPLE_IMAGE, "+upload": "image"}, pos=(0, 0), title="First frame"),
+        Node(2, "DragAnythingTrajectories",
+             {"trajectories": trajectories_json(["road", "car", "balloon"]), "tracks_frames": WAN["length"]},
+             {"image": (1, 0)}, pos=(360, 0)),
+        Node(3, "DragAnythingCameraMove",
+             {"zoom": 1.15, "orbit": 0.0, "pan_x": 0.0, "pan_y": 0.0, "centre_x": 0.5, "centre_y": 0.5,
+              "frames": WAN["length"], "easing": "ease_in_out"}, {"trajectories": (2, 0)}, pos=(760, 0)),
+        Node(4, "DragAnythingEntityTracks",
+             {"width": WAN["width"], "height": WAN["height"], "length": WAN["length"], "points_per_entity": 64,
+              "resampling": "pchip", "framing": "center_crop"},
+             {"trajectories": (3, 0), "masks": (2, 1)}, pos=(1120, 0)),
+        Node(5, "UNETLoader", {"unet_name": WAN_MOVE_FILE, "weight_dtype": "default"}, pos=(0, 760),
+             title="Load Wan-Move (Wan 2.1 I2V 14B)"),
+        Node(6, "LoraLoaderModelOnly", {"lora_name": WAN_LORA_FILE, "strength_model": 1.0}, {"model": (5, 0)},
+             pos=(0, 960), title="LightX2V step distillation (6 steps, CFG 1)"),
+        Node(7, "ModelSamplingSD3", {"shift": WAN["shift"]}, {"model": (6, 0)}, pos=(0, 1160)),
+        Node(8, "CLIPLoader", {"clip_name": WAN_TEXT_FILE, "type": "wan", "device": "default"}, pos=(0, 1360)),
+        Node(9, "CLIPTextEncode", {"text": WAN_PROMPT}, {"clip": (8, 0)}, pos=(760, 420), title="Prompt"),
+        Node(10, "CLIPTextEncode", {"text": WAN_NEGATIVE}, {"clip": (8, 0)}, pos=(760, 700),
+             title="Negative prompt"),
+        Node(11, "VAELoader", {"vae_name": WAN_VAE_FILE}, pos=(0, 1560)),
+        Node(12, "CLIPVisionLoader", {"clip_name": WAN_CLIP_VISION_FILE}, pos=(0, 1760)),
+        Node(13, "CLIPVisionEncode", {"crop": "center"}, {"clip_vision": (12, 0), "image": (1, 0)},
+             pos=(760, 980)),
+        Node(14, "WanMoveTrackToVideo",
+             {"strength": 1.0, "width": WAN["width"], "height": WAN["height"], "length": WAN["length"],
+              "batch_size": 1},
+             {"positive": (9, 0), "negative": (10, 0), "vae": (11, 0), "tracks": (4, 0), "start_image": (1, 0),
+              "clip_vision_output": (13, 0)}, pos=(1120, 420)),
+        Node(15, "KSampler",
+             {"seed": 0, "+control": "fixed", "steps": WAN["steps"], "cfg": WAN["cfg"],
+              "sampler_name": WAN["sampler_name"], "scheduler": WAN["scheduler"], "denoise": 1.0},
+             {"model": (7, 0), "positive": (14, 0), "negative": (14, 1), "latent_image": (14, 2)}, pos=(1480, 420)),
+        Node(16, "VAEDecode", {}, {"samples": (15, 0), "vae": (11, 0)}, pos=(1840, 420)),
+        Node(17, "CreateVideo", {"fps": WAN["fps"]}, {"images": (16, 0)}, pos=(1840, 560)),
+        Node(18, "SaveVideo", {"filename_prefix": "video/DragAnything_wan_move", "format": "auto", "codec": "auto"},
+             {"video": (17, 0)}, pos=(2100, 420)),
+        Node(19, "ImageScale", {"upscale_method": "bilinear", "width": WAN["width"], "height": WAN["height"],
+                                "crop": "center"}, {"image": (1, 0)}, pos=(1480, 0)),
+        Node(20, "WanMoveVisualizeTracks",
+             {"line_resolution": 24, "circle_size": 6, "opacity": 0.75, "line_width": 6},
+             {"images": (19, 0), "tracks": (4, 0)}, pos=(1840, 0)),
+        Node(21, "CreateVideo", {"fps": WAN["fps"]}, {"images": (20, 0)}, pos=(2100, 0)),
+        Node(22, "SaveVideo", {"filename_prefix": "video/DragAnything_wan_move_tracks", "format": "auto",
+                               "codec": "auto"}, {"video": (21, 0)}, pos=(2360, 0)),
+    ]
+
+
 NOTES = {
     "draganything_composable_ksampler": (
         "DragAnything with the stock sampler: SVD img2vid conditioning, **Apply DragAnything** on positive and "
@@ -271,12 +384,19 @@ NOTES = {
         "the pack (trained on synthetic sprite videos) into the stock SVD graph, and **DragAnything Tiny Entity "
         "Embeddings** computes the entity features it was trained with. 256x128, 8 frames, 12 steps. The tiny "
         "model animates scenes like its training data; for real videos use the full-size workflows."),
+    "draganything_wan_move": (
+        "The editor's entities drive **Wan-Move** (ComfyUI's own Wan-Move nodes): **DragAnything Entity Tracks** "
+        "turns each entity (its mask and path) into 64 point tracks spread over the mask, so the whole car and "
+        "balloon move and the held road stays put; **DragAnything Camera Move** adds a slow zoom to the held "
+        "road. The tracks preview shows them over the first frame. Models as in ComfyUI's Wan-Move template "
+        "(Wan-Move 14B fp8, the LightX2V LoRA, umt5-xxl, the Wan 2.1 VAE, CLIP vision H); 832x480, 81 frames."),
 }
 GRAPHS = {
     "draganything_composable_ksampler": composable,
     "draganything_one_node_sampler": lambda: one_node(["balloon"], "one_node"),
     "draganything_entities_and_anchor": lambda: one_node(["road", "car", "balloon"], "entities_and_anchor"),
     "draganything_tiny_cpu": tiny_cpu,
+    "draganything_wan_move": wan_move,
 }
 
 
@@ -355,14 +475,45 @@ def thumbnail(path: Path, entity_ids: list[str]) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
 
 
+def wan_move_thumbnail(path: Path, nodes: list[Node]) -> None:
+    """The Wan-Move template's first frame with its entity tracks, as its Entity Tracks node makes them (fewer
+    points per entity, so they read at thumbnail size), each point's path drawn by the pack's overlay."""
+    import cv2
+    import numpy as np
+
+    sys.path.insert(0, str(PROJECT_DIR))
+    from draganything.assets import EXAMPLE_DIR
+    from draganything.assets import EXAMPLE_IMAGE as image_path
+    from draganything.entity import binarize_mask, read_mask
+    from draganything.entity_tracks import entity_point_tracks
+    from draganything.trajectory import CameraMove, apply_camera_move, parse_trajectories
+    from draganything.viz import draw_tracks, entity_colors
+
+    image = cv2.cvtColor(cv2.imread(str(image_path)), cv2.COLOR_BGR2RGB)
+    trajectories = parse_trajectories(next(node for node in nodes if node.type == "DragAnythingTrajectories")
+                                      .widgets["trajectories"])
+    camera = next(node for node in nodes if node.type == "DragAnythingCameraMove").widgets
+    trajectories = apply_camera_move(trajectories, CameraMove(zoom=camera["zoom"]), camera["frames"],
+                                     easing=camera["easing"])
+    masks = np.stack([binarize_mask(read_mask(EXAMPLE_DIR / f"mask_{entity.id}.png")) for entity in trajectories])
+    tracks = entity_point_tracks(trajectories, masks, 21, points_per_entity=12, framing="stretch")
+    colors = entity_colors(len(trajectories))[tracks["entity"]]
+    frame = draw_tracks(image, tracks["track_path"].transpose(1, 0, 2), visible=tracks["track_visibility"].T,
+                        colors=colors)[-1]
+    cv2.imwrite(str(path), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
+
+
 def main() -> None:
     for name, graph in GRAPHS.items():
         nodes = graph()
         (HERE / f"{name}.json").write_text(json.dumps(ui_workflow(name, copy.deepcopy(nodes)), indent=1) + "\n")
         (HERE / "api" / f"{name}.json").write_text(json.dumps(api_prompt(nodes), indent=1) + "\n")
-        trajectories = next(node for node in nodes if node.type == "DragAnythingTrajectories")
-        entity_ids = json.loads(trajectories.widgets["trajectories"])["entities"]
-        thumbnail(HERE / f"{name}.jpg", [entity["id"] for entity in entity_ids])
+        if name == "draganything_wan_move":
+            wan_move_thumbnail(HERE / f"{name}.jpg", nodes)
+        else:
+            trajectories = next(node for node in nodes if node.type == "DragAnythingTrajectories")
+            entity_ids = json.loads(trajectories.widgets["trajectories"])["entities"]
+            thumbnail(HERE / f"{name}.jpg", [entity["id"] for entity in entity_ids])
         print(f"wrote {name}")
 
 

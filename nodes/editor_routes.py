@@ -13,6 +13,10 @@ so the editor draws exactly what the nodes compute.
                                       the picture.
 - POST /draganything/editor/mask      an input/temp image name + clicks/box -> the entity mask (PNG data URL),
                                       its inscribed radius and how it was made (SAM, or GrabCut as the fallback).
+- POST /draganything/editor/camera    the value + zoom/orbit/pan/centre/frames/easing -> the pack's JSON document
+                                      with every held entity turned into its path under that camera move.
+- POST /draganything/editor/easing    an easing (preset name or [[t, progress], ...]) -> progress sampled at
+                                      evenly spaced t, to draw the curve exactly as the resampler applies it.
 
 Heavy work (parsing big values, Gaussian maps, SAM, GrabCut) runs in worker threads, never on the event loop.
 SAM runs on the CPU so it never takes GPU memory from a sampler that may be running at the same time; the image
@@ -419,6 +423,40 @@ def compute_gaussian(body: dict) -> bytes:
     return _png_bytes(rgba)
 
 
+def _number_field(body: dict, name: str, default: float) -> float:
+    value = body.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+        raise BadRequest(f"'{name}' must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _pair_field(body: dict, name: str, default):
+    value = body.get(name, default)
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != 2:
+        raise BadRequest(f"'{name}' must be [x, y], got {value!r}")
+    return tuple(_number_field({name: item}, name, 0.0) for item in value)
+
+
+def compute_camera(body: dict) -> dict:
+    parsed = _parse_value(body)
+    num_frames = _int_field(body, "num_frames", parsed.num_frames or 14, 1, MAX_FRAMES)
+    move = trajectory.CameraMove(zoom=_number_field(body, "zoom", 1.0), orbit=_number_field(body, "orbit", 0.0),
+                                 pan=_pair_field(body, "pan", [0, 0]), centre=_pair_field(body, "centre", None))
+    moved = trajectory.apply_camera_move(parsed, move, num_frames, easing=body.get("easing"))
+    return {"document": trajectory.to_document(moved)}
+
+
+def compute_easing(body: dict) -> dict:
+    if "easing" not in body:
+        raise BadRequest("'easing' is missing: send a preset name or a curve [[t, progress], ...]")
+    samples = _int_field(body, "samples", 101, 2, 1024)
+    curve = trajectory.easing_value("easing", body["easing"])
+    times = np.linspace(0.0, 1.0, samples)
+    return {"t": times.tolist(), "progress": trajectory.ease(curve, times).tolist()}
+
+
 # ---------------------------------------------------------------------------------------------------- handlers
 
 
@@ -452,3 +490,13 @@ async def gaussian_route(request: web.Request) -> web.Response:
 @routes.post(f"{ROUTE_PREFIX}/mask")
 async def mask_route(request: web.Request) -> web.Response:
     return await _answer(request, compute_mask)
+
+
+@routes.post(f"{ROUTE_PREFIX}/camera")
+async def camera_route(request: web.Request) -> web.Response:
+    return await _answer(request, compute_camera)
+
+
+@routes.post(f"{ROUTE_PREFIX}/easing")
+async def easing_route(request: web.Request) -> web.Response:
+    return await _answer(request, compute_easing)

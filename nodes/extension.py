@@ -8,6 +8,11 @@ from .apply_node import DragAnythingApply
 from .conditioning_nodes import DragAnythingConditions, DragAnythingEntityEmbeddings
 from .folders import register_model_folders
 from .loader_nodes import DragAnythingControlNetLoader, DragAnythingSAMLoader
+from .motion_nodes import (
+    DragAnythingCameraMove,
+    DragAnythingEntityTracks,
+    DragAnythingTrajectoriesFromVideo,
+)
 from .sampler_node import DragAnythingSVDSampler
 from .tiny_nodes import DragAnythingTinyEntityEmbeddings, DragAnythingTinyLoader
 from .trajectory_nodes import (
@@ -28,6 +33,9 @@ NODES: list[type[io.ComfyNode]] = [
     DragAnythingApply,
     DragAnythingSVDSampler,
     DragAnythingVisualizeTrajectories,
+    DragAnythingCameraMove,
+    DragAnythingTrajectoriesFromVideo,
+    DragAnythingEntityTracks,
 ]
 
 __all__ = ["NODES", "DragAnythingExtension", "register_model_folders"]

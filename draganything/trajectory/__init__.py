@@ -6,13 +6,16 @@ and its centre is (i + 0.5, j + 0.5); the integer points of the official files a
 covers [0, W] x [0, H]; a point outside that rectangle is off-frame (see `apply_offframe`). Nothing here knows the
 model's resolution: `framing` maps points there.
 
-Modules, in dependency order: `validation` (field checks, JSON text), `resample` (resampling modes, off-frame
-policy), `model` (Click, Entity, Trajectories), `document` (the pack's own JSON), `formats` (every other format,
-detection, loaders, TRACKS export). Every accepted input format, the pack's own JSON, the off-frame policy and the
-resampling modes are specified in docs/trajectory-format.md.
+Modules, in dependency order: `validation` (field checks, JSON text), `easing` (time to progress along a path),
+`resample` (resampling modes, easing, hidden frames, off-frame policy), `model` (Click, Entity, Trajectories),
+`camera` (pan, zoom and orbit as paths for the held entities), `document` (the pack's own JSON), `formats` (every
+other format, detection, loaders, TRACKS export). Every accepted input format, the pack's own JSON, the off-frame
+policy, visibility, easing, camera moves and the resampling modes are specified in docs/trajectory-format.md.
 """
 
+from .camera import CameraMove, apply_camera_move, rotate
 from .document import FORMAT_NAME, FORMAT_VERSION, parse_pack_json, to_document, to_json
+from .easing import EASING_PRESETS, ease, easing_value
 from .formats import (
     OFFICIAL_DEMO_IMAGE,
     OFFICIAL_DEMO_JSON,
@@ -31,12 +34,15 @@ from .resample import (
     OFFFRAME_POLICIES,
     RESAMPLE_CHOICES,
     RESAMPLE_MODES,
+    EntityMotion,
     apply_offframe,
+    resample_motion,
     resample_track,
     resolve_resample_mode,
 )
 
 __all__ = [
+    "EASING_PRESETS",
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "OFFFRAME_POLICIES",
@@ -44,10 +50,15 @@ __all__ = [
     "OFFICIAL_DEMO_JSON",
     "RESAMPLE_CHOICES",
     "RESAMPLE_MODES",
+    "CameraMove",
     "Click",
     "Entity",
+    "EntityMotion",
     "Trajectories",
+    "apply_camera_move",
     "apply_offframe",
+    "ease",
+    "easing_value",
     "load_official_demo",
     "load_trajectories",
     "parse_kjnodes",
@@ -57,6 +68,8 @@ __all__ = [
     "parse_tracks",
     "parse_trajectories",
     "parse_vipseg",
+    "resample_motion",
+    "rotate",
     "resample_track",
     "resolve_resample_mode",
     "to_document",

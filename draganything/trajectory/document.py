@@ -7,28 +7,48 @@ import math
 from collections.abc import Mapping
 
 from ..errors import DragAnythingError
-from .model import Click, Trajectories, build_entity
+from .easing import easing_json
+from .model import Click, Entity, Trajectories, build_entity
 from .validation import (
     FORMAT_DOC,
     check_num_frames,
     decode_json,
     frame_size,
+    json_number,
     require_entities,
     short,
 )
 
 FORMAT_NAME = "draganything/trajectories"
-FORMAT_VERSION = 1
+# The newest version this release reads and writes. A document is written with the lowest version that holds its
+# fields, so documents without the version-2 fields stay version 1, byte for byte, and older releases refuse a
+# version-2 document by its version rather than by an unknown field.
+FORMAT_VERSION = 2
+READ_VERSIONS = (1, 2)
 
 _TOP_KEYS = ("format", "version", "width", "height", "num_frames", "image", "entities")
-_ENTITY_KEYS = ("id", "label", "points", "frames", "radius", "anchor", "clicks", "box", "mask_name", "visible")
+_ENTITY_KEYS_V1 = ("id", "label", "points", "frames", "radius", "anchor", "clicks", "box", "mask_name", "visible")
+# Added in version 2; written only when set.
+_ENTITY_KEYS_V2 = ("easing", "hidden", "scale", "rotation")
+_ENTITY_KEYS = _ENTITY_KEYS_V1 + _ENTITY_KEYS_V2
+
+
+def _version_2_fields(entity: Entity) -> dict:
+    fields = {
+        "easing": easing_json(entity.easing),
+        "hidden": [list(pair) for pair in entity.hidden] or None,
+        "scale": None if entity.scale is None else [json_number(v) for v in entity.scale.tolist()],
+        "rotation": None if entity.rotation is None else [json_number(v) for v in entity.rotation.tolist()],
+    }
+    return {key: value for key, value in fields.items() if value is not None}
 
 
 def to_document(trajectories: Trajectories) -> dict:
     """The pack's own document as JSON-ready Python objects; parse_pack_json(to_document(t)) == t, exactly."""
+    extras = [_version_2_fields(entity) for entity in trajectories.entities]
     return {
         "format": FORMAT_NAME,
-        "version": FORMAT_VERSION,
+        "version": 2 if any(extras) else 1,
         "width": trajectories.width,
         "height": trajectories.height,
         "num_frames": trajectories.num_frames,
@@ -37,19 +57,20 @@ def to_document(trajectories: Trajectories) -> dict:
             {
                 "id": entity.id,
                 "label": entity.label,
-                "points": [[_number(x), _number(y)] for x, y in entity.points.tolist()],
+                "points": [[json_number(x), json_number(y)] for x, y in entity.points.tolist()],
                 "frames": None if entity.frames is None else entity.frames.tolist(),
-                "radius": None if entity.radius is None else _number(entity.radius),
+                "radius": None if entity.radius is None else json_number(entity.radius),
                 "anchor": entity.anchor,
                 "clicks": [
-                    {"x": _number(click.x), "y": _number(click.y), "positive": bool(click.positive)}
+                    {"x": json_number(click.x), "y": json_number(click.y), "positive": bool(click.positive)}
                     for click in entity.clicks
                 ],
-                "box": None if entity.box is None else [_number(v) for v in entity.box],
+                "box": None if entity.box is None else [json_number(v) for v in entity.box],
                 "mask_name": entity.mask_name,
                 "visible": None if entity.visible is None else entity.visible.tolist(),
+                **extra,
             }
-            for entity in trajectories.entities
+            for entity, extra in zip(trajectories.entities, extras)
         ],
     }
 
@@ -57,12 +78,6 @@ def to_document(trajectories: Trajectories) -> dict:
 def to_json(trajectories: Trajectories, indent: int | None = None) -> str:
     """The pack's own JSON text (docs/trajectory-format.md). parse_trajectories(to_json(t)) == t, exactly."""
     return json.dumps(to_document(trajectories), indent=indent, allow_nan=False)
-
-
-def _number(value: float) -> int | float:
-    """Whole numbers as JSON integers (readable, and read back as the same float64)."""
-    value = float(value)
-    return int(value) if value.is_integer() and abs(value) < 2**53 else value
 
 
 def parse_pack_json(value, *, input_name: str = "trajectories") -> Trajectories:
@@ -76,10 +91,10 @@ def parse_pack_json(value, *, input_name: str = "trajectories") -> Trajectories:
         )
     _unknown_keys(input_name, "the document", data, _TOP_KEYS)
     version = data.get("version")
-    if version != FORMAT_VERSION or isinstance(version, bool):
+    if version not in READ_VERSIONS or isinstance(version, bool):
         raise DragAnythingError(
             input_name,
-            f"its version is {version!r}; this release reads version {FORMAT_VERSION}",
+            f"its version is {version!r}; this release reads versions {' and '.join(map(str, READ_VERSIONS))}",
             "Write the file with this release, or update the pack",
         )
     width, height = frame_size(data.get("width"), data.get("height"), input_name)
@@ -102,6 +117,13 @@ def parse_pack_json(value, *, input_name: str = "trajectories") -> Trajectories:
         if not isinstance(record, Mapping):
             raise DragAnythingError(input_name, f"{where} is {short(record)}, not an object", "See " + FORMAT_DOC)
         _unknown_keys(input_name, where, record, _ENTITY_KEYS)
+        newer = [key for key in _ENTITY_KEYS_V2 if record.get(key) not in (None, [])]
+        if version == 1 and newer:
+            raise DragAnythingError(
+                input_name,
+                f"{where} has {', '.join(map(repr, newer))}, which version 1 documents do not have",
+                'Set "version": 2 (the version that added easing, hidden, scale and rotation)',
+            )
         entity_id = record.get("id")
         if not isinstance(entity_id, str) or not entity_id:
             raise DragAnythingError(input_name, f"{where} has no string id", 'Give each entity "id": "<text>"')
@@ -130,6 +152,10 @@ def parse_pack_json(value, *, input_name: str = "trajectories") -> Trajectories:
                 box=record.get("box"),
                 mask_name=record.get("mask_name"),
                 visible=record.get("visible"),
+                easing=record.get("easing"),
+                hidden=() if record.get("hidden") is None else record["hidden"],
+                scale=record.get("scale"),
+                rotation=record.get("rotation"),
             )
         )
     return Trajectories(entities, width, height, num_frames, image)

@@ -10,13 +10,16 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..errors import DragAnythingError
-from .resample import apply_offframe, resample_track
+from .easing import easing_value
+from .resample import EntityMotion, apply_offframe, resample_motion, resample_track
 from .validation import (
     bool_array,
     box_tuple,
     check_num_frames,
     frame_size,
     frames_array,
+    hidden_ranges,
+    number_array,
     optional_arrays_equal,
     points_array,
     positive_number,
@@ -45,6 +48,13 @@ class Entity:
     mask_name: file name of a mask image (the official demo.json stores one per entity).
     visible: optional [L] bools, False where the point is known to be invalid (a tracker lost it, or it lies
         off-frame under the "invisible" policy). None means every point is visible.
+    easing: None (linear), a preset name ("linear", "ease_in", "ease_out", "ease_in_out") or a custom curve
+        [K, 2] of (t, progress) control points; how fast the entity travels along its path (`easing`).
+    hidden: ((first, last), ...) inclusive video frame ranges in which the entity is not shown (last None: to the
+        end); frame 0 always shows it. Empty: never hidden.
+    scale / rotation: optional [L] per point: the entity's size (relative to the first point's) and its rotation
+        in degrees clockwise on screen (relative to the first point's) about its track point. The dense tracks
+        for Wan-Move move every mask point with them; camera zoom and orbit write them. None: 1 and 0.
 
     Construction validates and converts; bad values raise DragAnythingError naming the entity.
     """
@@ -59,6 +69,10 @@ class Entity:
     box: tuple[float, float, float, float] | None = None
     mask_name: str | None = None
     visible: np.ndarray | None = None
+    easing: str | np.ndarray | None = None
+    hidden: tuple[tuple[int, int | None], ...] = ()
+    scale: np.ndarray | None = None
+    rotation: np.ndarray | None = None
 
     def __post_init__(self):
         name = f"entity {self.id!r}"
@@ -74,6 +88,12 @@ class Entity:
         if self.box is not None:
             self.box = box_tuple(name, self.box)
         self.anchor = bool(self.anchor)
+        self.easing = easing_value(name, self.easing)
+        self.hidden = hidden_ranges(name, self.hidden)
+        if self.scale is not None:
+            self.scale = number_array(name, "scale", self.scale, count, positive=True)
+        if self.rotation is not None:
+            self.rotation = number_array(name, "rotation", self.rotation, count, positive=False)
 
     def __eq__(self, other) -> bool:
         if not isinstance(other, Entity):
@@ -89,6 +109,10 @@ class Entity:
             and self.box == other.box
             and self.mask_name == other.mask_name
             and optional_arrays_equal(self.visible, other.visible)
+            and _same_easing(self.easing, other.easing)
+            and self.hidden == other.hidden
+            and optional_arrays_equal(self.scale, other.scale)
+            and optional_arrays_equal(self.rotation, other.rotation)
         )
 
     @property
@@ -97,6 +121,12 @@ class Entity:
         if self.visible is None:
             return np.ones(len(self.points), dtype=bool)
         return self.visible
+
+
+def _same_easing(a, b) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and np.array_equal(a, b)
+    return a == b
 
 
 @dataclass
@@ -137,6 +167,42 @@ class Trajectories:
         points = np.stack([p for p, _ in tracks]) if tracks else np.zeros((0, num_frames, 2))
         visible = np.stack([v for _, v in tracks]) if tracks else np.zeros((0, num_frames), dtype=bool)
         return points, visible
+
+    def motion(self, num_frames: int, mode: str = "index") -> EntityMotion:
+        """Every entity's motion at `num_frames` frames, stacked: points [N, F, 2], visible [N, F], scale [N, F],
+        rotation [N, F] (see `resample_motion`)."""
+        check_num_frames(num_frames)
+        motions = [resample_motion(entity, num_frames, mode) for entity in self.entities]
+        if not motions:
+            return EntityMotion(np.zeros((0, num_frames, 2)), np.zeros((0, num_frames), dtype=bool),
+                                np.ones((0, num_frames)), np.zeros((0, num_frames)))
+        return EntityMotion(*(np.stack(column) for column in zip(*motions)))
+
+    def scaled(self, width: int, height: int) -> Trajectories:
+        """A copy for the same picture at width x height: points, clicks, boxes and radii scaled by the size ratio.
+
+        Use it to apply trajectories drawn on (or tracked in) one frame to another of the same scene at another
+        size. The radius scales by the geometric mean of the two axis ratios, as `Framing.radius` does.
+        """
+        if self.width is None or self.height is None:
+            raise DragAnythingError(
+                "trajectories", "they do not say which frame size their points refer to, so they cannot be scaled",
+                "Give the trajectories a width and height (the size of the frame they were drawn on)")
+        width, height = frame_size(width, height)
+        sx, sy = width / self.width, height / self.height
+        factor = np.array([sx, sy])
+        entities = [
+            replace(
+                entity,
+                points=entity.points * factor,
+                radius=None if entity.radius is None else entity.radius * float(np.sqrt(sx * sy)),
+                clicks=[Click(click.x * sx, click.y * sy, click.positive) for click in entity.clicks],
+                box=None if entity.box is None else (entity.box[0] * sx, entity.box[1] * sy,
+                                                     entity.box[2] * sx, entity.box[3] * sy),
+            )
+            for entity in self.entities
+        ]
+        return replace(self, entities=entities, width=width, height=height)
 
     def with_offframe(self, policy: str, width: int | None = None, height: int | None = None) -> Trajectories:
         """A copy with the off-frame policy applied to every entity in the source frame (`apply_offframe`).

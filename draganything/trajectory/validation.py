@@ -75,7 +75,8 @@ def _first_non_number(raw):
     if isinstance(raw, (str, bytes)) or not isinstance(raw, Sequence):
         return None
     for index, point in enumerate(raw):
-        values = point if isinstance(point, Sequence) and not isinstance(point, (str, bytes)) else [point]
+        listed = isinstance(point, (Sequence, np.ndarray)) and not isinstance(point, (str, bytes))
+        values = point if listed else [point]
         if any(isinstance(v, bool) or not isinstance(v, (int, float, np.number)) for v in values):
             return index, point
     return None
@@ -137,6 +138,65 @@ def box_tuple(name: str, raw) -> tuple[float, float, float, float]:
     if not (x0 < x1 and y0 < y1):
         raise DragAnythingError(name, f"its box {[x0, y0, x1, y1]} has no area", fix)
     return x0, y0, x1, y1
+
+
+def hidden_ranges(name: str, raw) -> tuple[tuple[int, int | None], ...]:
+    """Validated hidden frame ranges: ((first, last or None), ...), inclusive, first >= 1."""
+    fix = ('Give hidden as a list of [first, last] frame ranges (inclusive, first frame 1 or later, last null for '
+           '"to the end"), e.g. [[4, 7], [12, null]]; the first frame is always visible')
+    if not isinstance(raw, (list, tuple)):
+        raise DragAnythingError(name, f"its hidden frames {short(raw)} are not a list of [first, last] ranges", fix)
+    ranges = []
+    for index, pair in enumerate(raw):
+        ok = isinstance(pair, (list, tuple)) and len(pair) == 2
+        first, last = pair if ok else (None, None)
+        ok = ok and _is_int(first) and (last is None or _is_int(last))
+        if not ok:
+            raise DragAnythingError(name, f"hidden range {index} is {short(pair)}, not [first, last] frames", fix)
+        if first < 1:
+            raise DragAnythingError(
+                name, f"hidden range {index} starts at frame {first}; the first frame (0) shows every entity, "
+                "where its mask is", fix)
+        if last is not None and last < first:
+            raise DragAnythingError(name, f"hidden range {index} ends at frame {last}, before it starts ({first})",
+                                    fix)
+        ranges.append((int(first), None if last is None else int(last)))
+    return tuple(ranges)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def hidden_mask(ranges, num_frames: int) -> np.ndarray:
+    """bool [num_frames]: True on the frames the ranges hide (ranges past the end are cut there)."""
+    hidden = np.zeros(num_frames, dtype=bool)
+    for first, last in ranges:
+        hidden[first : num_frames if last is None else last + 1] = True
+    return hidden
+
+
+def number_array(name: str, what: str, raw, count: int, *, positive: bool) -> np.ndarray:
+    """[count] float64 of finite numbers (positive ones when asked), one per point."""
+    kind = "positive number" if positive else "number"
+    fix = f"Give {what} as a list of {count} {kind}s, one per point, or leave it out"
+    values = raw if isinstance(raw, (list, tuple, np.ndarray)) else None
+    if values is None or any(isinstance(v, bool) or not isinstance(v, (int, float, np.number)) for v in values):
+        raise DragAnythingError(name, f"its {what} {short(raw)} is not a list of numbers", fix)
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim != 1 or len(array) != count:
+        raise DragAnythingError(name, f"its {what} has {array.size} values for {count} points", fix)
+    bad = ~np.isfinite(array) | ((array <= 0) if positive else False)
+    if bad.any():
+        index = int(np.argmax(bad))
+        raise DragAnythingError(name, f"its {what} at point {index} is {float(array[index])!r}, not a {kind}", fix)
+    return array
+
+
+def json_number(value: float) -> int | float:
+    """Whole numbers as JSON integers (readable, and read back as the same float64)."""
+    value = float(value)
+    return int(value) if value.is_integer() and abs(value) < 2**53 else value
 
 
 def optional_arrays_equal(a, b) -> bool:

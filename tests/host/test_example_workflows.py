@@ -1,5 +1,6 @@
 """The example workflows: official settings, consistency with the host's node definitions, and a real run of
-every API twin on a real server with full-size random-weight models (at 128x64, 2 frames, 1 step)."""
+every SVD API twin on a real server with full-size random-weight models (at 128x64, 2 frames, 1 step); the
+Wan-Move template's settings agree with each other and its tracks half runs on the server."""
 
 import copy
 import json
@@ -11,16 +12,23 @@ pytestmark = pytest.mark.host
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "example_workflows"
 NAMES = sorted(path.stem for path in EXAMPLES_DIR.glob("*.json"))
-# The tiny-model template has its own settings and run (test_tiny_model.py); the others carry the official ones.
+# The tiny-model template has its own settings and run (test_tiny_model.py), the Wan-Move one Wan-Move's; the
+# others carry the official ones.
 TINY_TEMPLATE = "draganything_tiny_cpu"
-OFFICIAL_NAMES = [name for name in NAMES if name != TINY_TEMPLATE]
+WAN_TEMPLATE = "draganything_wan_move"
+OFFICIAL_NAMES = [name for name in NAMES if name not in (TINY_TEMPLATE, WAN_TEMPLATE)]
 OFFICIAL_SVD = {"width": 576, "height": 320, "video_frames": 14, "fps": 7, "motion_bucket_id": 128,
                 "augmentation_level": 0.02}
 OFFICIAL_SAMPLING = {"steps": 25, "cfg": 3.0, "sampler_name": "euler", "scheduler": "karras"}
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 LOADER_FOLDERS = {"ImageOnlyCheckpointLoader": ("ckpt_name", "checkpoints"),
                   "CheckpointLoaderSimple": ("ckpt_name", "checkpoints"),
-                  "DragAnythingControlNetLoader": ("controlnet_name", "draganything")}
+                  "DragAnythingControlNetLoader": ("controlnet_name", "draganything"),
+                  "UNETLoader": ("unet_name", "diffusion_models"),
+                  "LoraLoaderModelOnly": ("lora_name", "loras"),
+                  "CLIPLoader": ("clip_name", "text_encoders"),
+                  "VAELoader": ("vae_name", "vae"),
+                  "CLIPVisionLoader": ("clip_name", "clip_vision")}
 
 
 def ui(name):
@@ -31,9 +39,9 @@ def api(name):
     return json.loads((EXAMPLES_DIR / "api" / f"{name}.json").read_text())
 
 
-def test_four_examples_each_with_thumbnail_and_api_twin():
+def test_five_examples_each_with_thumbnail_and_api_twin():
     assert NAMES == ["draganything_composable_ksampler", "draganything_entities_and_anchor",
-                     "draganything_one_node_sampler", TINY_TEMPLATE]
+                     "draganything_one_node_sampler", TINY_TEMPLATE, WAN_TEMPLATE]
     for name in NAMES:
         assert (EXAMPLES_DIR / f"{name}.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
         assert (EXAMPLES_DIR / "api" / f"{name}.json").is_file()
@@ -141,3 +149,41 @@ def test_trajectories_nodes_have_room_for_the_editor(name):
     # The editor enlarges only the nodes it creates; a loaded template's node keeps the size stored here.
     sizes = [node["size"] for node in ui(name)["nodes"] if node["type"] == "DragAnythingTrajectories"]
     assert sizes and all(width >= 560 and height >= 720 for width, height in sizes)
+
+
+def test_wan_move_template_settings_agree():
+    nodes = {node["class_type"]: node["inputs"] for node in api(WAN_TEMPLATE).values()}
+    video = nodes["WanMoveTrackToVideo"]
+    assert (video["width"], video["height"], video["length"]) == (832, 480, 81)
+    tracks = nodes["DragAnythingEntityTracks"]
+    assert (tracks["width"], tracks["height"], tracks["length"]) == (832, 480, 81)
+    assert tracks["framing"] == "center_crop"  # WanMoveTrackToVideo centre-crops the start image
+    assert nodes["DragAnythingCameraMove"]["frames"] == 81 and nodes["DragAnythingTrajectories"]["tracks_frames"] == 81
+    assert (nodes["KSampler"]["steps"], nodes["KSampler"]["cfg"]) == (6, 1.0)  # with the LightX2V LoRA
+    models = {model["name"] for node in ui(WAN_TEMPLATE)["nodes"] for model in node["properties"].get("models", [])}
+    assert models == {"Wan21-WanMove_fp8_scaled_e4m3fn_KJ.safetensors",
+                      "lightx2v_I2V_14B_480p_cfg_step_distill_rank64_bf16.safetensors",
+                      "umt5_xxl_fp8_e4m3fn_scaled.safetensors", "wan_2.1_vae.safetensors", "clip_vision_h.safetensors"}
+
+
+def test_wan_move_template_tracks_run_on_the_server(server, host_base):
+    """The template's tracks half (first frame, trajectories, camera move, entity tracks, the core visualizer)
+    as shipped, at a smaller size; the Wan-Move model itself is not downloaded here."""
+    prompt = api(WAN_TEMPLATE)
+    size = {"width": 160, "height": 96, "length": 9}
+    keep = {node_id for node_id, node in prompt.items() if node["class_type"] in (
+        "LoadImage", "DragAnythingTrajectories", "DragAnythingCameraMove", "DragAnythingEntityTracks", "ImageScale",
+        "WanMoveVisualizeTracks")}
+    small_prompt = {node_id: copy.deepcopy(prompt[node_id]) for node_id in keep}
+    for node in small_prompt.values():
+        inputs = node["inputs"]
+        if node["class_type"] in ("DragAnythingEntityTracks", "ImageScale"):
+            inputs.update({key: value for key, value in size.items() if key in inputs})
+        elif node["class_type"] == "DragAnythingCameraMove":
+            inputs["frames"] = size["length"]
+    visualizer = next(node_id for node_id in keep if prompt[node_id]["class_type"] == "WanMoveVisualizeTracks")
+    small_prompt["99"] = {"class_type": "SaveImage", "inputs": {"images": [visualizer, 0],
+                                                                 "filename_prefix": "wan_template_tracks"}}
+    entry = server.run(small_prompt)
+    assert entry["status"]["status_str"] == "success", server.error_message(entry)
+    assert len(entry["outputs"]["99"]["images"]) == size["length"]

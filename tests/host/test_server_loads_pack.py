@@ -23,6 +23,11 @@ EXPECTED_NODES = {
                                "width", "height", "video_frames", "steps", "cfg", "min_cfg", "sampler_name",
                                "scheduler", "fps", "motion_bucket_id", "augmentation_level", "strength"},
     "DragAnythingVisualizeTrajectories": {"images", "trajectories", "masks", "conditions", "framing", "resampling"},
+    "DragAnythingCameraMove": {"trajectories", "zoom", "orbit", "pan_x", "pan_y", "centre_x", "centre_y", "frames",
+                               "easing"},
+    "DragAnythingTrajectoriesFromVideo": {"video", "entities", "frames", "masks", "sam", "image"},
+    "DragAnythingEntityTracks": {"trajectories", "masks", "width", "height", "length", "points_per_entity",
+                                 "resampling", "framing"},
 }
 # Inputs a host with per-input "advanced" folds away (ComfyUI 0.8.0 has no such option and shows them all).
 ADVANCED_INPUTS = {

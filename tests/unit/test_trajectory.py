@@ -540,7 +540,7 @@ def doc_blocks(language):
 
 def test_every_json_example_in_the_format_doc_parses():
     blocks = doc_blocks("json")
-    assert len(blocks) == 4
+    assert len(blocks) == 5
     for heading, code in blocks:
         trajectories = parse_trajectories(code, width=1920, height=1080)
         assert len(trajectories) >= 1, heading
@@ -559,3 +559,10 @@ def test_every_kjnodes_and_nested_list_example_in_the_format_doc_parses():
     assert len(lines) == 6
     for line in lines:
         assert len(parse_trajectories(line)) >= 1, line
+
+
+def test_points_may_be_a_list_of_numpy_pairs():
+    entity = Entity("e", [np.array([1.0, 2.0], np.float32), np.array([3, 4])])
+    assert entity.points.tolist() == [[1, 2], [3, 4]]
+    with pytest.raises(DragAnythingError, match=r"point 1"):
+        Entity("e", [np.array([1.0, 2.0]), np.array(["a", "b"])])
