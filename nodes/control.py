@@ -12,6 +12,7 @@ depend on x or t, so every step and both CFG halves reuse it.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -54,14 +55,15 @@ class OffloadableAlphaBlender(AlphaBlender):
             image_only_indicator.device)
 
 
-def adopt_host_ops(module: torch.nn.Module, manual_cast: bool) -> torch.nn.Module:
+def adopt_host_ops(module: torch.nn.Module, manual_cast: bool, compute_dtype: torch.dtype) -> torch.nn.Module:
     """Give the library's plain torch layers the host's offload-aware classes, in place.
 
     The host's partial (low-VRAM) loading only moves layers that carry `comfy_cast_weights`; plain layers that do
     not fit would stay on the offload device. The host classes are subclasses with the same parameters, so the
     swap changes no number. With `manual_cast` the weights stay in their stored dtype and are cast to the input's
-    dtype at each call (fp16/bf16 weights on a device that computes in fp32). The blend factors, the only
-    parameters outside such layers, follow the activations' device instead.
+    dtype at each call (fp16/bf16 weights on a device that computes in fp32, fp8 weights anywhere). The blend
+    factors, the only parameters outside such layers (one number each), are kept in `compute_dtype`, as the
+    host keeps its own UNet's (no fp8 sigmoid exists), and follow the activations' device.
     """
     ops = comfy.ops.manual_cast if manual_cast else comfy.ops.disable_weight_init
     for layer in module.modules():
@@ -70,6 +72,7 @@ def adopt_host_ops(module: torch.nn.Module, manual_cast: bool) -> torch.nn.Modul
             layer.__class__ = getattr(ops, name)
         elif type(layer) is AlphaBlender:
             layer.__class__ = OffloadableAlphaBlender
+            layer.mix_factor.data = layer.mix_factor.data.to(compute_dtype)
     return module
 
 
@@ -136,11 +139,15 @@ def wrap_controlnet(network: torch.nn.Module, weight_dtype: torch.dtype, name: s
     network.add_time_proj = torch.nn.Identity()
     load_device = comfy.model_management.get_torch_device()
     manual_cast_dtype = comfy.model_management.unet_manual_cast(weight_dtype, load_device)
-    adopt_host_ops(network, manual_cast=manual_cast_dtype is not None)
+    adopt_host_ops(network, manual_cast=manual_cast_dtype is not None, compute_dtype=manual_cast_dtype or weight_dtype)
     patcher = comfy.model_patcher.ModelPatcher(HostedControlNet(network), load_device=load_device,
                                                offload_device=comfy.model_management.unet_offload_device())
     residual_function = torch.compile(injected_residuals, dynamic=False) if compile else injected_residuals
-    return LoadedControlNet(patcher, manual_cast_dtype or weight_dtype, name, residual_function)
+    loaded = LoadedControlNet(patcher, manual_cast_dtype or weight_dtype, name, residual_function)
+    # The same facts the host logs for its own models ("model weight dtype ..., manual cast: ...").
+    logging.info("DragAnything ControlNet %s: weight dtype %s, computing in %s", name, weight_dtype,
+                 loaded.compute_dtype)
+    return loaded
 
 
 class DragAnythingControl(comfy.controlnet.ControlBase):
@@ -197,7 +204,7 @@ class DragAnythingControl(comfy.controlnet.ControlBase):
                                             entity_index=conditions.entity_index[frames])
                 chunks.append(network.embed_conditions(chunk.gaussian.to(device=device, dtype=dtype),
                                                        chunk.entity_map(device=device, dtype=dtype),
-                                                       device=device).to(dtype))
+                                                       device=device, dtype=dtype))
             self._embedding = torch.cat(chunks)
             self._embedding_key = key
         return self._embedding
