@@ -55,17 +55,16 @@ class OffloadableAlphaBlender(AlphaBlender):
             image_only_indicator.device)
 
 
-def adopt_host_ops(module: torch.nn.Module, manual_cast: bool, compute_dtype: torch.dtype) -> torch.nn.Module:
-    """Give the library's plain torch layers the host's offload-aware classes, in place.
+def adopt_host_ops(module: torch.nn.Module, ops, compute_dtype: torch.dtype) -> torch.nn.Module:
+    """Give the library's plain torch layers the host's classes from `ops` (a `comfy.ops` family), in place.
 
     The host's partial (low-VRAM) loading only moves layers that carry `comfy_cast_weights`; plain layers that do
     not fit would stay on the offload device. The host classes are subclasses with the same parameters, so the
-    swap changes no number. With `manual_cast` the weights stay in their stored dtype and are cast to the input's
-    dtype at each call (fp16/bf16 weights on a device that computes in fp32, fp8 weights anywhere). The blend
-    factors, the only parameters outside such layers (one number each), are kept in `compute_dtype`, as the
-    host keeps its own UNet's (no fp8 sigmoid exists), and follow the activations' device.
+    swap changes no number. With casting families the weights stay in their stored dtype and are cast to the
+    input's dtype at each call (fp16/bf16 weights on a device that computes in fp32, fp8 weights anywhere), or
+    multiplied in fp8 where the host's fp8 family can. The blend factors, the only parameters outside such layers
+    (one number each), are kept in `compute_dtype` (no fp8 sigmoid exists) and follow the activations' device.
     """
-    ops = comfy.ops.manual_cast if manual_cast else comfy.ops.disable_weight_init
     for layer in module.modules():
         name = _HOST_OPS.get(type(layer))
         if name is not None:
@@ -125,8 +124,8 @@ class LoadedControlNet:
                 "the same results); compiling needs a working Triton on GPUs or a C++ compiler on the CPU") from error
 
 
-def wrap_controlnet(network: torch.nn.Module, weight_dtype: torch.dtype, name: str,
-                    compile: bool = False) -> LoadedControlNet:
+def wrap_controlnet(network: torch.nn.Module, weight_dtype: torch.dtype, name: str, compile: bool = False,
+                    fp8_matrix_multiplication: bool = False) -> LoadedControlNet:
     """Prepare a freshly loaded library network for the host's sampler; the network is owned by it afterwards.
 
     The host's SVD conditioning reaches the ControlNet as `y`, the three time ids already projected by the same
@@ -135,18 +134,24 @@ def wrap_controlnet(network: torch.nn.Module, weight_dtype: torch.dtype, name: s
 
     With `compile` the forward (and the multiplicities, fused into the output convolutions) goes through
     torch.compile with static shapes: compiled once per latent size and frame count, on the first step.
+
+    The layer classes are the host's choice for these weights, as for its own diffusion models
+    (`comfy.ops.pick_operations`): fp8 weights get its fp8 matrix multiplication on GPUs that have one when
+    `fp8_matrix_multiplication` is set or the host runs with `--fast fp8_matrix_mult`.
     """
     network.add_time_proj = torch.nn.Identity()
     load_device = comfy.model_management.get_torch_device()
     manual_cast_dtype = comfy.model_management.unet_manual_cast(weight_dtype, load_device)
-    adopt_host_ops(network, manual_cast=manual_cast_dtype is not None, compute_dtype=manual_cast_dtype or weight_dtype)
+    ops = comfy.ops.pick_operations(weight_dtype, manual_cast_dtype, load_device=load_device,
+                                    fp8_optimizations=fp8_matrix_multiplication)
+    adopt_host_ops(network, ops, compute_dtype=manual_cast_dtype or weight_dtype)
     patcher = comfy.model_patcher.ModelPatcher(HostedControlNet(network), load_device=load_device,
                                                offload_device=comfy.model_management.unet_offload_device())
     residual_function = torch.compile(injected_residuals, dynamic=False) if compile else injected_residuals
     loaded = LoadedControlNet(patcher, manual_cast_dtype or weight_dtype, name, residual_function)
     # The same facts the host logs for its own models ("model weight dtype ..., manual cast: ...").
-    logging.info("DragAnything ControlNet %s: weight dtype %s, computing in %s", name, weight_dtype,
-                 loaded.compute_dtype)
+    logging.info("DragAnything ControlNet %s: weight dtype %s, computing in %s, layers %s", name, weight_dtype,
+                 loaded.compute_dtype, ops.__name__)
     return loaded
 
 

@@ -12,7 +12,9 @@ TINY_CONTROLNET = Path(__file__).resolve().parents[2] / "draganything" / "tiny" 
 
 
 @pytest.mark.parametrize("choice,dtype", [("fp16", torch.float16), ("bf16", torch.bfloat16),
-                                          ("fp32", torch.float32)])
+                                          ("fp32", torch.float32), ("fp8_e4m3fn", torch.float8_e4m3fn),
+                                          ("fp8_e4m3fn_fast", torch.float8_e4m3fn),
+                                          ("fp8_e5m2", torch.float8_e5m2)])
 def test_each_dtype_choice_loads_the_weights_in_that_dtype(host, choice, dtype):
     import folder_paths
 
@@ -29,3 +31,11 @@ def test_each_dtype_choice_loads_the_weights_in_that_dtype(host, choice, dtype):
     assert {parameter.dtype for name, parameter in loaded.network.named_parameters()
             if name.endswith("mix_factor")} == {loaded.compute_dtype}
     assert choice in loaders.DragAnythingControlNetLoader.define_schema().inputs[1].options
+
+
+def test_saved_workflows_keep_their_dtype_choice_positions(host):
+    """Saved workflows hold the chosen name; the choices offered before fp8 keep their places."""
+    loaders = host.module("nodes.loader_nodes")
+    options = loaders.DragAnythingControlNetLoader.define_schema().inputs[1].options
+    assert options[:4] == ["auto", "fp16", "bf16", "fp32"]
+    assert loaders.DragAnythingControlNetLoader.define_schema().inputs[1].default == "auto"

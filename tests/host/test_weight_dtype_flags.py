@@ -22,13 +22,13 @@ TINY_CONTROLNET = PROJECT_DIR / "draganything" / "tiny" / "controlnet"
 TEMPLATE = PROJECT_DIR / "example_workflows" / "api" / "draganything_tiny_cpu.json"
 LOADER_ID = "100"
 
-# flags -> (weight dtype, compute dtype) the loader logs on a CPU
+# flags -> (weight dtype, compute dtype, layer family) the loader logs on a CPU (no fp8 matrix multiplication)
 FLAGS = {
-    "fp8_e4m3fn": (("--fp8_e4m3fn-unet", "--fast", "fp8_matrix_mult"), "float8_e4m3fn", "float32"),
-    "fp8_e5m2": (("--fp8_e5m2-unet",), "float8_e5m2", "float32"),
-    "bf16": (("--bf16-unet",), "bfloat16", "float32"),
-    "fp16": (("--fp16-unet",), "float16", "float32"),
-    "fp32": (("--fp32-unet",), "float32", "float32"),
+    "fp8_e4m3fn": (("--fp8_e4m3fn-unet", "--fast", "fp8_matrix_mult"), "float8_e4m3fn", "float32", "manual_cast"),
+    "fp8_e5m2": (("--fp8_e5m2-unet",), "float8_e5m2", "float32", "manual_cast"),
+    "bf16": (("--bf16-unet",), "bfloat16", "float32", "manual_cast"),
+    "fp16": (("--fp16-unet",), "float16", "float32", "manual_cast"),
+    "fp32": (("--fp32-unet",), "float32", "float32", "disable_weight_init"),
 }
 
 
@@ -50,15 +50,15 @@ def tiny_prompt_with_the_controlnet_loader(prefix: str) -> dict:
 
 @pytest.mark.parametrize("flag", list(FLAGS))
 def test_the_tiny_template_samples_under_each_host_weight_dtype_flag(start_server, flag):
-    args, weight_dtype, compute_dtype = FLAGS[flag]
+    args, weight_dtype, compute_dtype, layers = FLAGS[flag]
     server = start_server(models={"draganything": [TINY_CONTROLNET]}, dtype_args=args)
     entry = server.run(tiny_prompt_with_the_controlnet_loader(flag))
     assert entry["status"]["status_str"] == "success", server.error_message(entry)
 
     logged = re.search(r"DragAnything ControlNet controlnet/diffusion_pytorch_model\.safetensors: weight dtype "
-                       r"torch\.(\w+), computing in torch\.(\w+)", server.log())
+                       r"torch\.(\w+), computing in torch\.(\w+), layers (\w+)", server.log())
     assert logged is not None, server.log()[-3000:]
-    assert logged.groups() == (weight_dtype, compute_dtype)
+    assert logged.groups() == (weight_dtype, compute_dtype, layers)
 
     saved = [image for output in entry["outputs"].values() for image in output.get("images", [])
              if image.get("type") == "output"]
