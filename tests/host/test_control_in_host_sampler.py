@@ -440,3 +440,32 @@ def test_fp8_weights_sample_through_the_host_layers(host, models, fp32_weight_vi
 
 def relative_rms(a, b):
     return float((a - b).norm() / b.norm())
+
+
+def test_the_control_reports_its_activation_memory_for_the_latent_it_will_sample(host, models):
+    """The host plans loading and CFG batching with inference_memory_requirements before the first step: the
+    control reports the ControlNet's measured activation memory for the conditioning's latent size (frames from
+    the trajectories, else SVD's 14), then for the latent it last sampled."""
+    patcher, controlnet = models
+    controlnet_module = host.module("draganything.controlnet")
+
+    def estimate(size, num_frames=None):
+        positive, negative = svd_conditioning()
+        for conditioning in (positive, negative):
+            conditioning[0][1]["concat_latent_image"] = torch.zeros(1, 4, size // 8, size // 8)
+        positive, _ = apply(host, controlnet, positive, negative, conditions(host, num_frames))
+        control = positive[0][1]["control"]
+        return control, control.inference_memory_requirements(torch.float16)
+
+    _, small = estimate(64)
+    _, large = estimate(128)
+    _, longer = estimate(64, num_frames=25)
+    assert 0 < small < longer and small < large
+    assert small == controlnet_module.activation_memory_bytes(2, 14, 8, 8, torch.float32.itemsize)
+
+    control, _ = estimate(64, num_frames=25)
+    positive, negative = svd_conditioning()
+    positive[0][1]["control"] = negative[0][1]["control"] = control
+    sample(host, patcher, positive, negative)  # FRAMES frames at SIZE
+    assert control.inference_memory_requirements(torch.float16) == controlnet_module.activation_memory_bytes(
+        2, FRAMES, SIZE // 8, SIZE // 8, torch.float32.itemsize)
