@@ -336,10 +336,14 @@ def worker_host(args) -> None:
             return graph(clock, steps, unet_model=unet_model)
 
         try:
+            if args.pack_only:
+                raise _Skipped
             result = timed_runs(stock, args.repeat, warmup=lambda: stock(StepClock(), steps=2))
             result.update(_compare_with_reference(references, "none", result.pop("samples")))
             emit({"kind": "run", "row": "host stock SVD" + suffix, "dtype": unet_dtype, "control": "none",
                   **unet_base, **result})
+        except _Skipped:
+            pass
         except Exception as error:  # noqa: BLE001 (one failed row must not cost the others)
             emit({"kind": "error", "row": "host stock SVD" + suffix, "error": repr(error)[:500]})
         for variant in args.variants:
@@ -354,6 +358,10 @@ def worker_host(args) -> None:
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
     del ballast
+
+
+class _Skipped(Exception):
+    """A row left out on request (--pack-only)."""
 
 
 def _compare_with_reference(references: dict, kind: str, samples) -> dict:
@@ -567,7 +575,9 @@ def run_worker(name: str, args, extra_env: dict | None = None, command: list[str
     if args.vram_budget is not None:
         command += ["--vram-budget", str(args.vram_budget)]
     if args.host_flags:
-        command += ["--host-flags", args.host_flags]
+        command.append(f"--host-flags={args.host_flags}")
+    if args.pack_only:
+        command.append("--pack-only")
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
     started = time.perf_counter()
     process = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -673,6 +683,7 @@ def main() -> None:
     parser.add_argument("--table", nargs="+", type=Path, metavar="RESULTS_JSON",
                         help="print the table of saved results.json files (e.g. benchmarks/results/*/) and exit")
     parser.add_argument("--no-flops", action="store_true", help="skip the FLOP count (no MFU columns)")
+    parser.add_argument("--pack-only", action="store_true", help="host rows with the pack only (no stock row)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.table:

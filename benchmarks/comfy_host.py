@@ -34,15 +34,26 @@ def _stub_pyav() -> None:
     except ImportError:
         pass
 
+    class PlaceholderType(type):
+        """Classes whose attributes (enum members the host reads at import) are placeholders too."""
+
+        def __getattr__(cls, name):
+            if name.startswith("__"):
+                raise AttributeError(name)
+            value = PlaceholderType(name, (), {"__module__": cls.__module__})
+            setattr(cls, name, value)
+            return value
+
     class Placeholder(types.ModuleType):
         def __getattr__(self, name):
             if name.startswith("__"):
                 raise AttributeError(name)
-            value = type(name, (), {"__module__": self.__name__})
+            value = PlaceholderType(name, (), {"__module__": self.__name__})
             setattr(self, name, value)
             return value
 
     for name in ("av", "av.container", "av.subtitles", "av.subtitles.stream", "av.video", "av.video.frame",
+                 "av.video.reformatter",
                  "av.audio", "av.audio.frame", "av.error"):
         module = Placeholder(name)
         module.__path__ = []
