@@ -413,11 +413,6 @@ def _pack_row(variant, suffix, unet_model, graph, conditions, args, base, unet_d
                                                     _dtype(variant.get("dtype", "auto")),
                                                     compile=bool(variant.get("compile")),
                                                     fp8_matrix_multiplication=bool(variant.get("fast")))
-    controlnet.overlap = bool(variant.get("overlap"))
-    if variant.get("fold"):
-        _fold_multiplicities(controlnet)
-    if variant.get("cuda_graph"):
-        controlnet.residual_function = _GraphedResiduals(controlnet.residual_function)
     network = controlnet.network
     if variant.get("channels_last"):
         for layer in network.modules():
@@ -457,58 +452,6 @@ def _dtype(name: str):
 
     return {"auto": None, "fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32,
             "fp8_e4m3fn": torch.float8_e4m3fn, "fp8_e5m2": torch.float8_e5m2}[name]
-
-
-def _fold_multiplicities(controlnet) -> None:
-    """Experiment: the residual multiplicities moved into the output convolutions' weights, so that the forward
-    returns residuals ready to inject (no elementwise product per residual)."""
-    import torch
-    from draganything.controlnet import RESIDUAL_MULTIPLICITIES
-
-    network = controlnet.network
-    with torch.no_grad():
-        for conv, factor in zip(network.controlnet_down_blocks, RESIDUAL_MULTIPLICITIES):
-            conv.weight.mul_(factor)
-            conv.bias.mul_(factor)
-
-    def injected_as_returned(network, sample, timestep, context, time_ids, embedding):
-        return network(sample, timestep, context, time_ids, embedding, return_dict=False)
-
-    controlnet.residual_function = injected_as_returned
-
-
-class _GraphedResiduals:
-    """Experiment: the ControlNet forward replayed from a CUDA graph, captured once per input shape (static input
-    and output buffers; weights must stay where they were at capture)."""
-
-    def __init__(self, function):
-        self.function = function
-        self.graphs = {}
-
-    def __call__(self, network, *inputs):
-        import torch
-
-        key = tuple((tuple(t.shape), t.dtype) for t in inputs)
-        entry = self.graphs.get(key)
-        if entry is None:
-            static_inputs = [t.clone() for t in inputs]
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
-                for _ in range(2):
-                    self.function(network, *static_inputs)
-            torch.cuda.current_stream().wait_stream(side)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                static_outputs = self.function(network, *static_inputs)
-            entry = self.graphs[key] = (graph, static_inputs, static_outputs)
-        graph, static_inputs, static_outputs = entry
-        for static, value in zip(static_inputs, inputs):
-            static.copy_(value)
-        graph.replay()
-        # The host scales the residuals in place (strength) and reads them before the next replay on the same
-        # stream, which rewrites every output buffer whole.
-        return static_outputs
 
 
 class _CallTimes:
@@ -670,8 +613,8 @@ def main() -> None:
                         help="comma-separated groups: official, library, host, activation (ControlNet activation "
                              "memory over a grid of sizes, once)")
     parser.add_argument("--variants", default=json.dumps([{"name": ""}]),
-                        help="JSON list of pack variants: name, dtype (auto/fp16/bf16/fp32), channels_last, compile, "
-                             "profile")
+                        help="JSON list of pack variants: name, dtype (auto/fp16/bf16/fp32/fp8_e4m3fn/fp8_e5m2), fast "
+                             "(fp8 matrix multiplication), channels_last, compile, profile")
     parser.add_argument("--out", type=Path, help="folder for results.json and table.md")
     parser.add_argument("--profile-dir", help="write a CUDA kernel profile of each pack variant here")
     parser.add_argument("--vram-budget", type=float, help="GiB left free for the host rows, the rest of the card "

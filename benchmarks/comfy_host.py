@@ -74,9 +74,10 @@ def load_host(comfyui_dir: str | Path, cpu: bool = False, flags: list[str] = ())
     _stub_pyav()
     import comfy.cli_args
 
-    parsed = comfy.cli_args.parser.parse_args(list(flags))
-    for name, value in vars(parsed).items():
-        setattr(comfy.cli_args.args, name, value)
+    defaults = vars(comfy.cli_args.parser.parse_args([]))
+    for name, value in vars(comfy.cli_args.parser.parse_args(list(flags))).items():
+        if value != defaults[name]:  # the host post-processes some defaults (--fast) after parsing
+            setattr(comfy.cli_args.args, name, value)
     comfy.cli_args.args.cpu = cpu
     dynamic_vram = getattr(comfy.cli_args, "enables_dynamic_vram", lambda: False)()
     if dynamic_vram:

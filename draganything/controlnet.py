@@ -427,28 +427,26 @@ class DragAnythingControlNet(ModelMixin, ConfigMixin):
         return DragAnythingControlNetOutput(down_block_res_samples=down_residuals, mid_block_res_sample=mid_residual)
 
 
-# Memory of one ControlNet forward beyond its weights and inputs (its activations and the residuals it returns),
-# per latent cell (videos x frames x latent height x latent width) and per byte of the compute dtype, plus a fixed
-# part; and of embedding the condition maps (done once per video, a few frames at a time), per latent cell of the
-# frames embedded together. Measured with fp16 compute on an NVIDIA H100 (PyTorch SDPA attention, whose memory
-# grows linearly with the tokens): benchmarks/results/2026-12-05-h100/ (bench_gpu.py --runs activation).
-FORWARD_BYTES_PER_LATENT_CELL_BYTE = 0.0
-FORWARD_FIXED_BYTES = 0
-EMBEDDING_BYTES_PER_LATENT_CELL_BYTE = 0.0
+# Device memory of the ControlNet per latent cell (videos x frames x latent height x latent width) and per byte of
+# the compute dtype, measured with fp16 compute on an NVIDIA H200 (bench_gpu.py --runs activation, PyTorch SDPA
+# attention, whose memory grows linearly with the tokens; benchmarks/results/2026-12-05-h200/): the residuals one
+# forward returns, which stay alive while the UNet runs, and the forward's whole transient peak (activations and
+# residuals), which comes and goes before the UNet runs. The 2-frame condition embedding peaks at ~41,350 bytes
+# per latent cell of one frame and byte (1.42 GiB at 576x1024 in fp16), once per video, also before the UNet.
+RESIDUAL_BYTES_PER_LATENT_CELL_BYTE = 1643.0
+FORWARD_PEAK_BYTES_PER_LATENT_CELL_BYTE = 8029.0
 
 
-def activation_memory_bytes(
-    videos: int, frames: int, latent_height: int, latent_width: int, element_size: int, embed_frames: int = 2
-) -> int:
-    """Device memory the ControlNet needs beyond its weights to control ``videos`` videos of ``frames`` frames at
-    a latent size (pixel size / 8), computing in a dtype of ``element_size`` bytes: the larger of one forward
-    (activations and returned residuals) and the condition embedding (``embed_frames`` frames at a time), plus
-    the embedding kept for every step ([frames, C0, h, w]). A planning figure from measurements (see above)."""
+def activation_memory_bytes(videos: int, frames: int, latent_height: int, latent_width: int, element_size: int) -> int:
+    """Device memory the ControlNet holds while the UNet it controls runs, for ``videos`` videos of ``frames``
+    frames at a latent size (pixel size / 8) in a dtype of ``element_size`` bytes: the residuals of one forward
+    and the condition embedding kept for every step ([frames, C0, h, w]). The forward's own transient peak
+    (:data:`FORWARD_PEAK_BYTES_PER_LATENT_CELL_BYTE`, 16 kB per cell in fp16) is smaller than the UNet's
+    activations at the same latent, which the host plans for anyway, and is over before the UNet starts."""
     cells = latent_height * latent_width
-    forward = FORWARD_BYTES_PER_LATENT_CELL_BYTE * element_size * videos * frames * cells + FORWARD_FIXED_BYTES
-    embedding = EMBEDDING_BYTES_PER_LATENT_CELL_BYTE * element_size * embed_frames * cells
+    residuals = RESIDUAL_BYTES_PER_LATENT_CELL_BYTE * element_size * videos * frames * cells
     kept_embedding = frames * OFFICIAL_CONFIG["block_out_channels"][0] * cells * element_size
-    return int(max(forward, embedding) + kept_embedding)
+    return int(residuals + kept_embedding)
 
 
 def residuals_as_injected(

@@ -107,8 +107,6 @@ class LoadedControlNet:
     compute_dtype: torch.dtype
     name: str
     residual_function: Callable = injected_residuals
-    # Run on a second CUDA stream while the UNet's down path runs (see DragAnythingControl.get_control).
-    overlap: bool = False
 
     @property
     def network(self) -> torch.nn.Module:
@@ -175,7 +173,6 @@ class DragAnythingControl(comfy.controlnet.ControlBase):
         self.model_sampling_current = None
         self._embedding_key = None
         self._embedding = None
-        self._side_stream = None
 
     def copy(self):
         copied = DragAnythingControl(self.controlnet, self.conditions)
@@ -184,9 +181,10 @@ class DragAnythingControl(comfy.controlnet.ControlBase):
         return copied
 
     def inference_memory_requirements(self, dtype):
-        """Bytes the ControlNet's activations need beyond its weights, for the host's loading and batching plan:
-        measured per latent size (draganything.controlnet.activation_memory_bytes), both CFG halves in one
-        call as the host plans its own model."""
+        """Bytes the ControlNet holds beyond its weights while the UNet runs (its residuals and the condition
+        embedding), added by the host to its own model's estimate when it plans loading and CFG batching:
+        measured per latent size (draganything.controlnet.activation_memory_bytes), both CFG halves in one call
+        as the host plans its own model."""
         own = 0
         if self.planned_latent is not None:
             frames, latent_height, latent_width = self.planned_latent
@@ -260,37 +258,9 @@ class DragAnythingControl(comfy.controlnet.ControlBase):
             raise DragAnythingError(
                 "latent", f"the sampler passed {rows} latent rows, not a whole number of {num_frames}-frame videos",
                 "Sample a latent made by SVD_img2vid_Conditioning without batching or slicing it")
+        videos = rows // num_frames
         self.planned_latent = (num_frames, latent_height, latent_width)
 
-        stream = self._overlap_stream(x_noisy.device, control_prev, transformer_options)
-        if stream is None:
-            return self._merged_residuals(x_noisy, t, cond, num_frames, control_prev)
-        # The ControlNet runs on a second stream while the UNet's down path runs on the sampler's; the UNet first
-        # reads a residual after its middle block, so its stream waits for the ControlNet after the last input
-        # block. Everything the second stream allocates lives in its own pool, and every use of that stream
-        # starts by waiting for the sampler's, so no memory is reused while the other stream reads it.
-        stream.wait_stream(torch.cuda.current_stream(x_noisy.device))
-        with torch.cuda.stream(stream):
-            merged = self._merged_residuals(x_noisy, t, cond, num_frames, None)
-            ready = torch.cuda.Event()
-            ready.record(stream)
-        _wait_after_input_block(transformer_options, len(merged["output"]) - 1, ready)
-        return merged
-
-    def _overlap_stream(self, device, control_prev, transformer_options):
-        """The second stream, when the control may overlap the UNet: on CUDA, the ControlNet wholly loaded (the
-        host's own streams move partly loaded weights), no chained control (its residuals live on the sampler's
-        stream) and a place in the UNet to wait."""
-        if (not self.controlnet.overlap or device.type != "cuda" or control_prev is not None
-                or transformer_options is None or self.controlnet.patcher.model.model_lowvram):
-            return None
-        if self._side_stream is None or self._side_stream.device != device:
-            self._side_stream = torch.cuda.Stream(device)
-        return self._side_stream
-
-    def _merged_residuals(self, x_noisy, t, cond, num_frames, control_prev):
-        rows, _, latent_height, latent_width = x_noisy.shape
-        videos = rows // num_frames
         dtype = self.controlnet.compute_dtype
         device = x_noisy.device
         embedding = self._condition_embedding(num_frames, latent_height, latent_width, device, dtype)
@@ -312,15 +282,3 @@ class DragAnythingControl(comfy.controlnet.ControlBase):
         )
         return self.control_merge({"output": list(down), "middle": [mid]}, control_prev, output_dtype=None)
 
-
-def _wait_after_input_block(transformer_options: dict, last_input_block: int, ready: torch.cuda.Event) -> None:
-    """Make the UNet's stream wait for `ready` after its last input block (a patch on this call's options only)."""
-
-    def wait(h, options):
-        if options.get("block") == ("input", last_input_block):
-            torch.cuda.current_stream(h.device).wait_event(ready)
-        return h
-
-    patches = dict(transformer_options.get("patches", {}))
-    patches["input_block_patch_after_skip"] = [*patches.get("input_block_patch_after_skip", []), wait]
-    transformer_options["patches"] = patches
