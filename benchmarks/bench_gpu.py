@@ -135,8 +135,11 @@ def timed_runs(run, repeat: int, warmup) -> dict:
     import torch
 
     cuda = torch.cuda.is_available()
+    synchronize()
+    started = time.perf_counter()
     warmup()
     synchronize()
+    first_run_s = time.perf_counter() - started  # includes compilation, CUDA graph capture, kernel selection
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     walls, steps, extras = [], [], {}
@@ -151,7 +154,7 @@ def timed_runs(run, repeat: int, warmup) -> dict:
     measured_steps = [step for step in steps if step is not None]
     peak = peak_allocated()
     peak = max([peak] + [extras[key] for key in ("sampling_peak_bytes", "decode_peak_bytes") if key in extras])
-    return {"wall_s": statistics.median(walls), "walls_s": walls,
+    return {"wall_s": statistics.median(walls), "walls_s": walls, "first_run_s": first_run_s,
             "step_ms": statistics.median(measured_steps) if measured_steps else None, **extras, "peak_bytes": peak}
 
 
@@ -180,6 +183,64 @@ def worker_flops(args) -> None:
     network = fullsize.controlnet(device, torch.float32)
     emit({"kind": "flops", "size": f"{height}x{width}", "frames": frames,
           **fullsize.flops_per_step(unet, network, height, width, frames)})
+
+
+# Videos (CFG halves), frames and latent sizes of the activation-memory grid.
+ACTIVATION_GRID = [(videos, frames, latent) for latent in ((40, 72), (72, 128)) for frames in (8, 14, 25)
+                   for videos in (1, 2)]
+
+
+def worker_activation(args) -> None:
+    """Peak memory of one ControlNet forward above its inputs and weights (activations and the residuals it
+    returns) over a grid of videos, frames and latent sizes, and of embedding the condition maps two frames at a
+    time; fp16, under inference mode as the host runs it. Fits bytes = per_cell * videos*frames*h*w + fixed."""
+    import fullsize
+    import numpy as np
+    import torch
+    from draganything.controlnet import residuals_as_injected
+
+    device = compute_device()
+    dtype = torch.float16
+    network = fullsize.controlnet(device, dtype)
+    generator = torch.Generator(device).manual_seed(0)
+    cells, peaks = [], []
+    with torch.inference_mode():
+        for videos, frames, (height, width) in ACTIVATION_GRID:
+            sample = torch.randn(videos, frames, 8, height, width, device=device, dtype=dtype, generator=generator)
+            embedding = torch.randn(frames, 320, height, width, device=device, dtype=dtype, generator=generator)
+            context = torch.randn(videos, 1, 1024, device=device, dtype=dtype, generator=generator)
+            time_ids = torch.tensor([[6.0, 128.0, 0.02]] * videos, device=device, dtype=dtype)
+            timestep = torch.full((videos,), 500.0, device=device)
+            synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            before = torch.cuda.memory_allocated()
+            down, mid = residuals_as_injected(*network(sample, timestep, context, time_ids, embedding,
+                                                       return_dict=False))
+            synchronize()
+            peak = torch.cuda.max_memory_allocated() - before
+            residual_bytes = sum(t.numel() * t.element_size() for t in (*down, mid))
+            del down, mid
+            cells.append(videos * frames * height * width)
+            peaks.append(peak)
+            emit({"kind": "activation", "videos": videos, "frames": frames, "latent": [height, width],
+                  "dtype": "fp16", "forward_peak_bytes": peak, "residual_bytes": residual_bytes,
+                  "device": device_name()})
+        for height, width in sorted({latent for _, _, latent in ACTIVATION_GRID}):
+            synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            before = torch.cuda.memory_allocated()
+            gaussian = torch.rand(2, 3, height * 8, width * 8, device=device, dtype=dtype, generator=generator)
+            entity = torch.rand(2, 160, height * 8, width * 8, device=device, dtype=dtype, generator=generator)
+            embedded = network.embed_conditions(gaussian, entity)
+            synchronize()
+            emit({"kind": "embedding", "frames": 2, "latent": [height, width], "dtype": "fp16",
+                  "peak_bytes": torch.cuda.max_memory_allocated() - before, "device": device_name()})
+            del gaussian, entity, embedded
+    per_cell, fixed = np.polyfit(np.array(cells, float), np.array(peaks, float), 1)
+    predicted = per_cell * np.array(cells, float) + fixed
+    emit({"kind": "activation_fit", "dtype": "fp16", "bytes_per_cell": float(per_cell), "fixed_bytes": float(fixed),
+          "max_relative_error": float(np.max(np.abs(predicted - peaks) / np.array(peaks, float))),
+          "device": device_name()})
 
 
 def worker_library(args) -> None:
@@ -215,7 +276,8 @@ def worker_host(args) -> None:
     import fullsize
     import torch
 
-    comfy_host.load_host(os.environ["COMFYUI_DIR"], cpu=not torch.cuda.is_available())
+    host_version = comfy_host.load_host(os.environ["COMFYUI_DIR"], cpu=not torch.cuda.is_available(),
+                                        flags=args.host_flags.split())
     import comfy.model_management
     import comfy.sample
     from comfy_extras.nodes_video_model import SVD_img2vid_Conditioning, VideoLinearCFGGuidance
@@ -259,7 +321,7 @@ def worker_host(args) -> None:
                 "decode_s": decoding["s"], "decode_peak_bytes": decoding["peak"], "samples": samples.float().cpu()}
 
     base = {"size": f"{height}x{width}", "frames": frames, "steps": args.steps, "device": device_name(),
-            "vram_budget_gb": args.vram_budget}
+            "vram_budget_gb": args.vram_budget, "host": host_version}
     unet_models = [("", model)]
     if args.compile_unet:
         unet_models.append((" [UNet compiled]", _compiled_like_torch_compile_node(model)))
@@ -274,10 +336,14 @@ def worker_host(args) -> None:
             return graph(clock, steps, unet_model=unet_model)
 
         try:
+            if args.pack_only:
+                raise _Skipped
             result = timed_runs(stock, args.repeat, warmup=lambda: stock(StepClock(), steps=2))
             result.update(_compare_with_reference(references, "none", result.pop("samples")))
             emit({"kind": "run", "row": "host stock SVD" + suffix, "dtype": unet_dtype, "control": "none",
                   **unet_base, **result})
+        except _Skipped:
+            pass
         except Exception as error:  # noqa: BLE001 (one failed row must not cost the others)
             emit({"kind": "error", "row": "host stock SVD" + suffix, "error": repr(error)[:500]})
         for variant in args.variants:
@@ -292,6 +358,10 @@ def worker_host(args) -> None:
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
     del ballast
+
+
+class _Skipped(Exception):
+    """A row left out on request (--pack-only)."""
 
 
 def _compare_with_reference(references: dict, kind: str, samples) -> dict:
@@ -341,7 +411,8 @@ def _pack_row(variant, suffix, unet_model, graph, conditions, args, base, unet_d
     build_device = torch.device("cpu") if args.vram_budget is not None else device
     controlnet = comfy_host.wrap_library_controlnet(fullsize.controlnet(build_device),
                                                     _dtype(variant.get("dtype", "auto")),
-                                                    compile=bool(variant.get("compile")))
+                                                    compile=bool(variant.get("compile")),
+                                                    fp8_matrix_multiplication=bool(variant.get("fast")))
     network = controlnet.network
     if variant.get("channels_last"):
         for layer in network.modules():
@@ -379,7 +450,8 @@ def _profile(run, path: Path) -> None:
 def _dtype(name: str):
     import torch
 
-    return {"auto": None, "fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[name]
+    return {"auto": None, "fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32,
+            "fp8_e4m3fn": torch.float8_e4m3fn, "fp8_e5m2": torch.float8_e5m2}[name]
 
 
 class _CallTimes:
@@ -445,6 +517,10 @@ def run_worker(name: str, args, extra_env: dict | None = None, command: list[str
         command.append("--compile-unet")
     if args.vram_budget is not None:
         command += ["--vram-budget", str(args.vram_budget)]
+    if args.host_flags:
+        command.append(f"--host-flags={args.host_flags}")
+    if args.pack_only:
+        command.append("--pack-only")
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
     started = time.perf_counter()
     process = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -464,10 +540,10 @@ def run_worker(name: str, args, extra_env: dict | None = None, command: list[str
 def table(results: list[dict]) -> str:
     flops = {(r["size"], r["frames"]): r for r in results if r.get("kind") == "flops"}
     rows = [r for r in results if r.get("kind") == "run"]
-    lines = [("| video | run | dtype | wall s | peak GiB | sampling s (peak GiB) | decode s | step ms | CN ms/step |"
-              " cond. s | step TFLOP | MFU 790 | MFU 989 | vs official fp32 | vs host stock | vs stock, same UNet |"
-              " latents vs first row |"),
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [("| video | run | dtype | wall s | first run s | peak GiB | sampling s (peak GiB) | decode s | step ms |"
+              " CN ms/step | cond. s | step TFLOP | MFU 790 | MFU 989 | vs official fp32 | vs host stock |"
+              " vs stock, same UNet | latents vs first row |"),
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         size = row["size"]
         count = flops.get((size, row["frames"]))
@@ -482,7 +558,7 @@ def table(results: list[dict]) -> str:
         official = next((r for r in same_video if r["control"] == "official"), None)
 
         stock_rows = {r.get("unet"): r for r in reversed(same_video) if r["control"] == "none"
-                      and r.get("vram_budget_gb") == row.get("vram_budget_gb")}
+                      and r.get("vram_budget_gb") == row.get("vram_budget_gb") and r.get("host") == row.get("host")}
         stock = stock_rows.get("eager")
         same_unet = stock_rows.get(row.get("unet")) if row["control"] == "pack" else None
         step_s = row["step_ms"] / 1e3 if row.get("step_ms") else None
@@ -493,8 +569,9 @@ def table(results: list[dict]) -> str:
         budget = row.get("vram_budget_gb")
         lines.append("| " + " | ".join([
             f"{row['frames']}x{size}",
-            row["row"] + (f" [{budget:g} GiB free]" if budget is not None else ""),
-            row["dtype"], fmt(row["wall_s"], "{:.2f}"),
+            row["row"] + (f" [{budget:g} GiB free]" if budget is not None else "")
+            + (f" [ComfyUI {row['host']}]" if row.get("host") else ""),
+            row["dtype"], fmt(row["wall_s"], "{:.2f}"), fmt(row.get("first_run_s"), "{:.1f}"),
             fmt(row["peak_bytes"] / GiB, "{:.1f}"),
             (f"{row['sampling_s']:.2f} ({row['sampling_peak_bytes'] / GiB:.1f})" if "sampling_s" in row else "-"),
             fmt(row.get("decode_s"), "{:.2f}"), fmt(row.get("step_ms"), "{:.0f}"),
@@ -507,7 +584,19 @@ def table(results: list[dict]) -> str:
             fmt(same_unet and row["wall_s"] / same_unet["wall_s"], "{:.2f}x"),
             fmt(row.get("latents_vs_first_row_rel_rms"), "{:.1e}"),
         ]) + " |")
-    devices = sorted({r["device"] for r in rows if r.get("device")})
+    activation = [r for r in results if r.get("kind") == "activation"]
+    if activation:
+        lines += ["", "| ControlNet forward, fp16 | videos x frames x latent | peak above inputs GiB | residuals GiB |",
+                  "|---|---|---|---|"]
+        lines += [f"| | {r['videos']} x {r['frames']} x {r['latent'][0]}x{r['latent'][1]} | "
+                  f"{r['forward_peak_bytes'] / GiB:.2f} | {r['residual_bytes'] / GiB:.2f} |" for r in activation]
+    for r in results:
+        if r.get("kind") == "embedding":
+            lines.append(f"\nembedding 2 frames at latent {r['latent']}: peak {r['peak_bytes'] / GiB:.2f} GiB")
+        if r.get("kind") == "activation_fit":
+            lines.append(f"\nfit: {r['bytes_per_cell']:.0f} bytes per latent cell (videos x frames x h x w) + "
+                         f"{r['fixed_bytes'] / GiB:.3f} GiB, max relative error {r['max_relative_error']:.1%}")
+    devices = sorted({r["device"] for r in results if r.get("device")})
     errors = [f"- {r['row']}: {r.get('error', 'exit code ' + str(r.get('returncode')))}" for r in results
               if r.get("kind") == "error"]
     return "\n".join(lines + [f"\ndevice: {', '.join(devices) or '-'}"] + (["errors:", *errors] if errors else []))
@@ -521,18 +610,23 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="timed runs of the host rows")
     parser.add_argument("--repeat-fp32", type=int, default=1, help="timed runs of the fp32 official and library rows")
     parser.add_argument("--runs", default="official,library,host",
-                        help="comma-separated groups: official, library, host")
+                        help="comma-separated groups: official, library, host, activation (ControlNet activation "
+                             "memory over a grid of sizes, once)")
     parser.add_argument("--variants", default=json.dumps([{"name": ""}]),
-                        help="JSON list of pack variants: name, dtype (auto/fp16/bf16/fp32), channels_last, compile, "
-                             "profile")
+                        help="JSON list of pack variants: name, dtype (auto/fp16/bf16/fp32/fp8_e4m3fn/fp8_e5m2), fast "
+                             "(fp8 matrix multiplication), channels_last, compile, profile")
     parser.add_argument("--out", type=Path, help="folder for results.json and table.md")
     parser.add_argument("--profile-dir", help="write a CUDA kernel profile of each pack variant here")
     parser.add_argument("--vram-budget", type=float, help="GiB left free for the host rows, the rest of the card "
                         "taken by a ballast (11.5: a 12 GB card after its CUDA context)")
+    parser.add_argument("--host-flags", default="",
+                        help="ComfyUI command-line flags for the host rows, e.g. '--disable-dynamic-vram'")
     parser.add_argument("--compile-unet", action="store_true",
                         help="also time the host rows with the UNet compiled as the TorchCompileModel node does")
     parser.add_argument("--table", nargs="+", type=Path, metavar="RESULTS_JSON",
                         help="print the table of saved results.json files (e.g. benchmarks/results/*/) and exit")
+    parser.add_argument("--no-flops", action="store_true", help="skip the FLOP count (no MFU columns)")
+    parser.add_argument("--pack-only", action="store_true", help="host rows with the pack only (no stock row)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.table:
@@ -543,15 +637,26 @@ def main() -> None:
 
     if args.worker:
         args.height, args.width = map(int, sizes[0].split("x"))
-        {"flops": worker_flops, "library": worker_library, "host": worker_host}[args.worker](args)
+        {"flops": worker_flops, "library": worker_library, "host": worker_host,
+         "activation": worker_activation}[args.worker](args)
         return
 
     results = []
-    for size in sizes:
+    groups = args.runs.split(",")
+    if "activation" in groups:
+        args.height, args.width = map(int, sizes[0].split("x"))
+        print("== ControlNet activation memory", flush=True)
+        results += run_worker("activation", args)
+        groups.remove("activation")
+        if args.out:
+            args.out.mkdir(parents=True, exist_ok=True)
+            (args.out / "results.json").write_text(json.dumps(results, indent=1))
+    for size in sizes if groups else []:
         args.height, args.width = map(int, size.split("x"))
-        print(f"== {size} FLOPs per step", flush=True)
-        results += run_worker("flops", args)
-        for group in args.runs.split(","):
+        if not args.no_flops:
+            print(f"== {size} FLOPs per step", flush=True)
+            results += run_worker("flops", args)
+        for group in groups:
             print(f"== {size} {group}", flush=True)
             if group == "official":
                 official_dir = os.environ.get("DRAGANYTHING_OFFICIAL_DIR")

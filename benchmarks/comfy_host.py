@@ -34,15 +34,26 @@ def _stub_pyav() -> None:
     except ImportError:
         pass
 
+    class PlaceholderType(type):
+        """Classes whose attributes (enum members the host reads at import) are placeholders too."""
+
+        def __getattr__(cls, name):
+            if name.startswith("__"):
+                raise AttributeError(name)
+            value = PlaceholderType(name, (), {"__module__": cls.__module__})
+            setattr(cls, name, value)
+            return value
+
     class Placeholder(types.ModuleType):
         def __getattr__(self, name):
             if name.startswith("__"):
                 raise AttributeError(name)
-            value = type(name, (), {"__module__": self.__name__})
+            value = PlaceholderType(name, (), {"__module__": self.__name__})
             setattr(self, name, value)
             return value
 
     for name in ("av", "av.container", "av.subtitles", "av.subtitles.stream", "av.video", "av.video.frame",
+                 "av.video.reformatter",
                  "av.audio", "av.audio.frame", "av.error"):
         module = Placeholder(name)
         module.__path__ = []
@@ -50,16 +61,51 @@ def _stub_pyav() -> None:
         sys.modules[name] = module
 
 
-def load_host(comfyui_dir: str | Path, cpu: bool = False):
-    """Import the host from ``comfyui_dir`` and the pack as the host loads custom nodes; returns the pack."""
+def load_host(comfyui_dir: str | Path, cpu: bool = False, flags: list[str] = ()) -> str:
+    """Import the host from ``comfyui_dir`` with command-line ``flags`` (e.g. ``--disable-dynamic-vram``) and the
+    pack as the host loads custom nodes; returns the host's version.
+
+    Hosts with Dynamic VRAM (ComfyUI 0.15+) switch it on at server start (main.py), not on import; it is switched
+    on here the same way unless the flags turn it off.
+    """
     comfyui_dir = str(Path(comfyui_dir).resolve())
     if comfyui_dir not in sys.path:
         sys.path.insert(0, comfyui_dir)
     _stub_pyav()
     import comfy.cli_args
 
+    defaults = vars(comfy.cli_args.parser.parse_args([]))
+    for name, value in vars(comfy.cli_args.parser.parse_args(list(flags))).items():
+        if value != defaults[name]:  # the host post-processes some defaults (--fast) after parsing
+            setattr(comfy.cli_args.args, name, value)
     comfy.cli_args.args.cpu = cpu
+    dynamic_vram = getattr(comfy.cli_args, "enables_dynamic_vram", lambda: False)()
+    if dynamic_vram:
+        import comfy_aimdo.control
+
+        args = comfy.cli_args.args
+        headroom = None if args.reserve_vram is None else int(args.reserve_vram * 1024**3)
+        try:
+            comfy_aimdo.control.init(simple_vram_headroom=headroom,
+                                     nvml_pressure=not getattr(args, "disable_nvml_pressure", False))
+        except TypeError:
+            comfy_aimdo.control.init()
     import comfy.model_management
+
+    if dynamic_vram and comfy.model_management.is_nvidia():
+        import comfy.memory_management
+        import comfy.model_patcher
+
+        devices = comfy.model_management.get_all_torch_devices()
+        headroom = int(getattr(comfy.cli_args.args, "vram_headroom", 0) * 1024**3)
+        try:
+            initialised = comfy_aimdo.control.init_devices((device.index, headroom) for device in devices)
+        except TypeError:
+            initialised = comfy_aimdo.control.init_devices(device.index for device in devices)
+        if initialised:
+            comfy.model_patcher.CoreModelPatcher = comfy.model_patcher.ModelPatcherDynamic
+            comfy.memory_management.aimdo_enabled = True
+        logging.warning("Dynamic VRAM %s", "enabled" if initialised else "not available (comfy-aimdo failed)")
 
     if PACK_MODULE not in sys.modules:
         spec = importlib.util.spec_from_file_location(PACK_MODULE, PROJECT_DIR / "__init__.py",
@@ -67,7 +113,9 @@ def load_host(comfyui_dir: str | Path, cpu: bool = False):
         module = importlib.util.module_from_spec(spec)
         sys.modules[PACK_MODULE] = module
         spec.loader.exec_module(module)
-    return sys.modules[PACK_MODULE]
+    import comfyui_version
+
+    return comfyui_version.__version__ + (" (Dynamic VRAM)" if dynamic_vram else "")
 
 
 def pack_module(dotted: str):
@@ -118,16 +166,18 @@ def load_svd(state_dict: dict, dtype: torch.dtype | None = None):
     return model, clip_vision, vae
 
 
-def wrap_library_controlnet(network, dtype: torch.dtype | None, compile: bool = False):
+def wrap_library_controlnet(network, dtype: torch.dtype | None, compile: bool = False,
+                            fp8_matrix_multiplication: bool = False):
     """The pack's LoadedControlNet for a library network, as the loader node makes it (``None``: host's choice;
-    ``compile``: the loader's compile option)."""
+    ``compile``: the loader's compile option; ``fp8_matrix_multiplication``: its fp8_e4m3fn_fast choice)."""
     import comfy.model_management
 
     loader_nodes = pack_module("nodes.loader_nodes")
     control = pack_module("nodes.control")
     if dtype is None:
         dtype = comfy.model_management.unet_dtype(model_params=loader_nodes.CONTROLNET_PARAMETERS)
-    return control.wrap_controlnet(network.to(dtype), dtype, "random full-size", compile=compile)
+    return control.wrap_controlnet(network.to(dtype), dtype, "random full-size", compile=compile,
+                                   fp8_matrix_multiplication=fp8_matrix_multiplication)
 
 
 def resolution_free_conditions(width: int, height: int, seed: int = 0):

@@ -285,6 +285,7 @@ class DragAnythingControlNet(ModelMixin, ConfigMixin):
         frame_chunk_size: int | None = None,
         *,
         device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> torch.Tensor:
         """The condition embedding [B*F,C,H/8,W/8] that ``forward`` adds after ``conv_in``.
 
@@ -292,8 +293,9 @@ class DragAnythingControlNet(ModelMixin, ConfigMixin):
         [B,F,160,H,W] or [F,160,H,W]. The result depends on neither the timestep nor the latents: compute it
         once per video and pass it to every step and both CFG halves. ``frame_chunk_size`` bounds memory by
         embedding that many frames at a time (the result is the same; frames are independent here). ``device`` is
-        where the maps are embedded, by default the network's; a host that keeps some layers offloaded and casts
-        them per call names its compute device.
+        where the maps are embedded, by default the network's; ``dtype`` is what they are computed in, by default
+        the weights' dtype. A host that keeps some layers offloaded, or stores weights in a dtype it cannot compute
+        in (fp8), and casts them per call names its compute device and dtype.
         """
         config = self.config
         entity_channels = config.entity_embedding_channels[0]
@@ -323,8 +325,9 @@ class DragAnythingControlNet(ModelMixin, ConfigMixin):
             check_positive_int("frame_chunk_size", frame_chunk_size, "a number of frames")
         parameter = self.conv_in.weight
         device = parameter.device if device is None else device
-        gaussian = gaussian.reshape(-1, *gaussian.shape[-3:]).to(device=device, dtype=parameter.dtype)
-        entity = entity.reshape(-1, *entity.shape[-3:]).to(device=device, dtype=parameter.dtype)
+        dtype = parameter.dtype if dtype is None else dtype
+        gaussian = gaussian.reshape(-1, *gaussian.shape[-3:]).to(device=device, dtype=dtype)
+        entity = entity.reshape(-1, *entity.shape[-3:]).to(device=device, dtype=dtype)
         chunk = frame_chunk_size or gaussian.shape[0]
         return torch.cat(
             [
@@ -334,12 +337,17 @@ class DragAnythingControlNet(ModelMixin, ConfigMixin):
         )
 
     def time_embedding_for(
-        self, timestep: torch.Tensor | float, added_time_ids: torch.Tensor, batch_size: int
+        self,
+        timestep: torch.Tensor | float,
+        added_time_ids: torch.Tensor,
+        batch_size: int,
+        dtype: torch.dtype | None = None,
     ) -> torch.Tensor:
-        """The summed timestep and time-id embedding [B, 4*C0], as SVD's UNet computes it, on the time ids' device."""
-        parameter = self.conv_in.weight
+        """The summed timestep and time-id embedding [B, 4*C0], as SVD's UNet computes it, on the time ids' device,
+        in ``dtype`` (by default the weights')."""
+        dtype = self.conv_in.weight.dtype if dtype is None else dtype
         timesteps = torch.as_tensor(timestep, device=added_time_ids.device).reshape(-1).expand(batch_size)
-        emb = self.time_embedding(self.time_proj(timesteps).to(parameter.dtype))
+        emb = self.time_embedding(self.time_proj(timesteps).to(dtype))
         time_id_features = self.add_time_proj(added_time_ids.flatten()).reshape(batch_size, -1)
         return emb + self.add_embedding(time_id_features.to(emb.dtype))
 
@@ -372,7 +380,7 @@ class DragAnythingControlNet(ModelMixin, ConfigMixin):
                     "neither a condition embedding nor both raw condition maps (gaussian and entity) were given",
                     "pass condition_embedding=controlnet.embed_conditions(gaussian, entity), or both maps",
                 )
-            condition_embedding = self.embed_conditions(gaussian, entity, device=sample.device)
+            condition_embedding = self.embed_conditions(gaussian, entity, device=sample.device, dtype=sample.dtype)
         if condition_embedding.shape[0] not in (num_frames, batch_size * num_frames):
             raise DragAnythingError(
                 "condition_embedding",
@@ -386,7 +394,8 @@ class DragAnythingControlNet(ModelMixin, ConfigMixin):
                 "build the conditions at the latent size times 8 (the video's pixel size)",
             )
 
-        emb = self.time_embedding_for(timestep, added_time_ids, batch_size)
+        # The sample's dtype is the compute dtype (the weights' unless a host casts them per call).
+        emb = self.time_embedding_for(timestep, added_time_ids, batch_size, sample.dtype)
         emb = emb.repeat_interleave(num_frames, dim=0)
         encoder_hidden_states = encoder_hidden_states.repeat_interleave(num_frames, dim=0)
         image_only_indicator = torch.zeros(batch_size, num_frames, dtype=sample.dtype, device=sample.device)
@@ -416,6 +425,28 @@ class DragAnythingControlNet(ModelMixin, ConfigMixin):
         if not return_dict:
             return down_residuals, mid_residual
         return DragAnythingControlNetOutput(down_block_res_samples=down_residuals, mid_block_res_sample=mid_residual)
+
+
+# Device memory of the ControlNet per latent cell (videos x frames x latent height x latent width) and per byte of
+# the compute dtype, measured with fp16 compute on an NVIDIA H200 (bench_gpu.py --runs activation, PyTorch SDPA
+# attention, whose memory grows linearly with the tokens; benchmarks/results/2026-12-05-h200/): the residuals one
+# forward returns, which stay alive while the UNet runs, and the forward's whole transient peak (activations and
+# residuals), which comes and goes before the UNet runs. The 2-frame condition embedding peaks at ~41,350 bytes
+# per latent cell of one frame and byte (1.42 GiB at 576x1024 in fp16), once per video, also before the UNet.
+RESIDUAL_BYTES_PER_LATENT_CELL_BYTE = 1643.0
+FORWARD_PEAK_BYTES_PER_LATENT_CELL_BYTE = 8029.0
+
+
+def activation_memory_bytes(videos: int, frames: int, latent_height: int, latent_width: int, element_size: int) -> int:
+    """Device memory the ControlNet holds while the UNet it controls runs, for ``videos`` videos of ``frames``
+    frames at a latent size (pixel size / 8) in a dtype of ``element_size`` bytes: the residuals of one forward
+    and the condition embedding kept for every step ([frames, C0, h, w]). The forward's own transient peak
+    (:data:`FORWARD_PEAK_BYTES_PER_LATENT_CELL_BYTE`, 16 kB per cell in fp16) is smaller than the UNet's
+    activations at the same latent, which the host plans for anyway, and is over before the UNet starts."""
+    cells = latent_height * latent_width
+    residuals = RESIDUAL_BYTES_PER_LATENT_CELL_BYTE * element_size * videos * frames * cells
+    kept_embedding = frames * OFFICIAL_CONFIG["block_out_channels"][0] * cells * element_size
+    return int(residuals + kept_embedding)
 
 
 def residuals_as_injected(

@@ -43,6 +43,11 @@ DTYPE_NAMES = {
     "fp16": torch.float16,
     "bfloat16": torch.bfloat16,
     "bf16": torch.bfloat16,
+    # Storage only: a host that computes in another dtype casts fp8 weights per layer.
+    "float8_e4m3fn": torch.float8_e4m3fn,
+    "fp8_e4m3fn": torch.float8_e4m3fn,
+    "float8_e5m2": torch.float8_e5m2,
+    "fp8_e5m2": torch.float8_e5m2,
 }
 
 

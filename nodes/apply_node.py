@@ -26,7 +26,11 @@ def attach_control(positive, negative, controlnet, conditions, strength, start_p
             previous = options.get("control", None)
             control = controls.get(previous)
             if control is None:
-                control = DragAnythingControl(controlnet, conditions)
+                # SVD conditioning carries the first frame's latent: the size the host will sample, for the
+                # ControlNet's memory estimate before the first step.
+                image_latent = options.get("concat_latent_image")
+                control = DragAnythingControl(controlnet, conditions,
+                                              None if image_latent is None else tuple(image_latent.shape[-2:]))
                 control.set_cond_hint(None, strength, (start_percent, end_percent))
                 control.set_previous_controlnet(previous)
                 controls[previous] = control

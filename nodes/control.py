@@ -12,6 +12,7 @@ depend on x or t, so every step and both CFG halves reuse it.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,7 +24,7 @@ import comfy.ops
 import torch
 from diffusers.models.resnet import AlphaBlender
 
-from ..draganything.controlnet import residuals_as_injected
+from ..draganything.controlnet import activation_memory_bytes, residuals_as_injected
 from ..draganything.errors import DragAnythingError
 
 # Pixel size of one latent cell of the SVD VAE.
@@ -31,6 +32,10 @@ LATENT_SCALE = 8
 # Frames embedded at a time: the entity map is 160 channels at full pixel resolution, so a whole video at once
 # would take gigabytes; the embedder is per-frame, so chunking changes nothing numerically.
 EMBED_FRAME_CHUNK = 2
+# SVD img2vid's frame count, for the memory estimate before a video's length is known.
+SVD_FRAMES = 14
+# Videos in one ControlNet call when the host batches both CFG halves (what it plans its own model for).
+CFG_VIDEOS = 2
 
 _HOST_OPS = {
     torch.nn.Linear: "Linear",
@@ -54,22 +59,23 @@ class OffloadableAlphaBlender(AlphaBlender):
             image_only_indicator.device)
 
 
-def adopt_host_ops(module: torch.nn.Module, manual_cast: bool) -> torch.nn.Module:
-    """Give the library's plain torch layers the host's offload-aware classes, in place.
+def adopt_host_ops(module: torch.nn.Module, ops, compute_dtype: torch.dtype) -> torch.nn.Module:
+    """Give the library's plain torch layers the host's classes from `ops` (a `comfy.ops` family), in place.
 
     The host's partial (low-VRAM) loading only moves layers that carry `comfy_cast_weights`; plain layers that do
     not fit would stay on the offload device. The host classes are subclasses with the same parameters, so the
-    swap changes no number. With `manual_cast` the weights stay in their stored dtype and are cast to the input's
-    dtype at each call (fp16/bf16 weights on a device that computes in fp32). The blend factors, the only
-    parameters outside such layers, follow the activations' device instead.
+    swap changes no number. With casting families the weights stay in their stored dtype and are cast to the
+    input's dtype at each call (fp16/bf16 weights on a device that computes in fp32, fp8 weights anywhere), or
+    multiplied in fp8 where the host's fp8 family can. The blend factors, the only parameters outside such layers
+    (one number each), are kept in `compute_dtype` (no fp8 sigmoid exists) and follow the activations' device.
     """
-    ops = comfy.ops.manual_cast if manual_cast else comfy.ops.disable_weight_init
     for layer in module.modules():
         name = _HOST_OPS.get(type(layer))
         if name is not None:
             layer.__class__ = getattr(ops, name)
         elif type(layer) is AlphaBlender:
             layer.__class__ = OffloadableAlphaBlender
+            layer.mix_factor.data = layer.mix_factor.data.to(compute_dtype)
     return module
 
 
@@ -122,8 +128,8 @@ class LoadedControlNet:
                 "the same results); compiling needs a working Triton on GPUs or a C++ compiler on the CPU") from error
 
 
-def wrap_controlnet(network: torch.nn.Module, weight_dtype: torch.dtype, name: str,
-                    compile: bool = False) -> LoadedControlNet:
+def wrap_controlnet(network: torch.nn.Module, weight_dtype: torch.dtype, name: str, compile: bool = False,
+                    fp8_matrix_multiplication: bool = False) -> LoadedControlNet:
     """Prepare a freshly loaded library network for the host's sampler; the network is owned by it afterwards.
 
     The host's SVD conditioning reaches the ControlNet as `y`, the three time ids already projected by the same
@@ -132,32 +138,59 @@ def wrap_controlnet(network: torch.nn.Module, weight_dtype: torch.dtype, name: s
 
     With `compile` the forward (and the multiplicities, fused into the output convolutions) goes through
     torch.compile with static shapes: compiled once per latent size and frame count, on the first step.
+
+    The layer classes are the host's choice for these weights, as for its own diffusion models
+    (`comfy.ops.pick_operations`): fp8 weights get its fp8 matrix multiplication on GPUs that have one when
+    `fp8_matrix_multiplication` is set or the host runs with `--fast fp8_matrix_mult`.
     """
     network.add_time_proj = torch.nn.Identity()
     load_device = comfy.model_management.get_torch_device()
     manual_cast_dtype = comfy.model_management.unet_manual_cast(weight_dtype, load_device)
-    adopt_host_ops(network, manual_cast=manual_cast_dtype is not None)
+    ops = comfy.ops.pick_operations(weight_dtype, manual_cast_dtype, load_device=load_device,
+                                    fp8_optimizations=fp8_matrix_multiplication)
+    adopt_host_ops(network, ops, compute_dtype=manual_cast_dtype or weight_dtype)
     patcher = comfy.model_patcher.ModelPatcher(HostedControlNet(network), load_device=load_device,
                                                offload_device=comfy.model_management.unet_offload_device())
     residual_function = torch.compile(injected_residuals, dynamic=False) if compile else injected_residuals
-    return LoadedControlNet(patcher, manual_cast_dtype or weight_dtype, name, residual_function)
+    loaded = LoadedControlNet(patcher, manual_cast_dtype or weight_dtype, name, residual_function)
+    # The same facts the host logs for its own models ("model weight dtype ..., manual cast: ...").
+    logging.info("DragAnything ControlNet %s: weight dtype %s, computing in %s, layers %s", name, weight_dtype,
+                 loaded.compute_dtype, ops.__name__)
+    return loaded
 
 
 class DragAnythingControl(comfy.controlnet.ControlBase):
     """One DragAnything control on a conditioning: the ControlNet, the conditions and the strength settings."""
 
-    def __init__(self, controlnet: LoadedControlNet, conditions):
+    def __init__(self, controlnet: LoadedControlNet, conditions, latent_size: tuple[int, int] | None = None):
         super().__init__()
         self.controlnet = controlnet
         self.conditions = conditions
+        # (frames, latent height, latent width) of the last video sampled, else what the conditioning suggests:
+        # the host asks for the memory estimate before the first step (inference_memory_requirements).
+        frames = conditions.trajectories.num_frames or SVD_FRAMES
+        self.planned_latent = None if latent_size is None else (frames, *latent_size)
         self.model_sampling_current = None
         self._embedding_key = None
         self._embedding = None
 
     def copy(self):
         copied = DragAnythingControl(self.controlnet, self.conditions)
+        copied.planned_latent = self.planned_latent
         self.copy_to(copied)
         return copied
+
+    def inference_memory_requirements(self, dtype):
+        """Bytes the ControlNet holds beyond its weights while the UNet runs (its residuals and the condition
+        embedding), added by the host to its own model's estimate when it plans loading and CFG batching:
+        measured per latent size (draganything.controlnet.activation_memory_bytes), both CFG halves in one call
+        as the host plans its own model."""
+        own = 0
+        if self.planned_latent is not None:
+            frames, latent_height, latent_width = self.planned_latent
+            own = activation_memory_bytes(CFG_VIDEOS, frames, latent_height, latent_width,
+                                          self.controlnet.compute_dtype.itemsize)
+        return own + super().inference_memory_requirements(dtype)
 
     def get_models(self):
         return super().get_models() + [self.controlnet.patcher]
@@ -197,7 +230,7 @@ class DragAnythingControl(comfy.controlnet.ControlBase):
                                             entity_index=conditions.entity_index[frames])
                 chunks.append(network.embed_conditions(chunk.gaussian.to(device=device, dtype=dtype),
                                                        chunk.entity_map(device=device, dtype=dtype),
-                                                       device=device).to(dtype))
+                                                       device=device, dtype=dtype))
             self._embedding = torch.cat(chunks)
             self._embedding_key = key
         return self._embedding
@@ -226,6 +259,7 @@ class DragAnythingControl(comfy.controlnet.ControlBase):
                 "latent", f"the sampler passed {rows} latent rows, not a whole number of {num_frames}-frame videos",
                 "Sample a latent made by SVD_img2vid_Conditioning without batching or slicing it")
         videos = rows // num_frames
+        self.planned_latent = (num_frames, latent_height, latent_width)
 
         dtype = self.controlnet.compute_dtype
         device = x_noisy.device
@@ -247,3 +281,4 @@ class DragAnythingControl(comfy.controlnet.ControlBase):
             embedding,
         )
         return self.control_merge({"output": list(down), "middle": [mid]}, control_prev, output_dtype=None)
+

@@ -19,8 +19,11 @@ CONTROLNET_SOURCE = (
     "The released DragAnything ControlNet is diffusion_pytorch_model.safetensors (2.74 GB, with its config.json) "
     "from https://huggingface.co/weijiawu/DragAnything; put both in models/draganything/DragAnything/.")
 
-# Names offered for the weight dtype; draganything.weights.parse_dtype reads them.
-DTYPE_CHOICES = ("fp16", "bf16", "fp32")
+# Names offered for the weight dtype; draganything.weights.parse_dtype reads them, except the "_fast" suffix,
+# which asks for the host's fp8 matrix multiplication as its Load Diffusion Model's choice of that name does.
+# New names go at the end: saved workflows hold the chosen name.
+DTYPE_CHOICES = ("fp16", "bf16", "fp32", "fp8_e4m3fn", "fp8_e4m3fn_fast", "fp8_e5m2")
+FAST_SUFFIX = "_fast"
 # Parameters of the released network, for the host's automatic dtype choice.
 CONTROLNET_PARAMETERS = 684_999_873
 
@@ -47,7 +50,11 @@ class DragAnythingControlNetLoader(io.ComfyNode):
                                tooltip="A file in models/draganything."),
                 io.Combo.Input("dtype", options=["auto", *DTYPE_CHOICES], default="auto", **ADVANCED,
                                tooltip="Weight dtype. auto lets ComfyUI choose for the device (fp16/bf16 on GPUs, "
-                                       "fp32 on the CPU)."),
+                                       "fp32 on the CPU, fp8 under its --fp8_*-unet options). fp8 halves the "
+                                       "weights' memory (0.7 GB): they are stored in fp8 and cast per layer to "
+                                       "the compute dtype, through ComfyUI's own layers; fp8_e4m3fn_fast, or "
+                                       "ComfyUI's --fast fp8_matrix_mult, also multiplies in fp8 on GPUs that "
+                                       "can (Ada, Hopper). See docs/performance.md for speed and quality."),
                 io.Boolean.Input("compile", default=False, optional=True, **ADVANCED,
                                  tooltip="Run the ControlNet through torch.compile: the first sampling of each size "
                                          "and frame count waits about a minute for compilation, every step after "
@@ -71,13 +78,15 @@ class DragAnythingControlNetLoader(io.ComfyNode):
         # diffusers is imported only when a network is loaded.
         from ..draganything.weights import load_controlnet, parse_dtype
 
+        fp8_matrix_multiplication = dtype.endswith(FAST_SUFFIX)
         if dtype == "auto":
             weight_dtype = comfy.model_management.unet_dtype(model_params=CONTROLNET_PARAMETERS)
         else:
-            weight_dtype = parse_dtype(dtype)
+            weight_dtype = parse_dtype(dtype.removesuffix(FAST_SUFFIX))
 
         network = load_controlnet(path, dtype=weight_dtype)
-        return io.NodeOutput(wrap_controlnet(network, weight_dtype, controlnet_name, compile=compile))
+        return io.NodeOutput(wrap_controlnet(network, weight_dtype, controlnet_name, compile=compile,
+                                             fp8_matrix_multiplication=fp8_matrix_multiplication))
 
 
 class DragAnythingSAMLoader(io.ComfyNode):

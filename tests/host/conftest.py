@@ -65,9 +65,11 @@ def make_base_directory(base: Path, models: dict[str, list[Path]] | None = None)
 class ComfyServer:
     """One `python main.py --cpu` process on a loopback port, with a websocket listener recording messages."""
 
-    def __init__(self, comfyui_dir: Path, base_directory: Path, log_path: Path, env: dict[str, str] | None = None):
+    def __init__(self, comfyui_dir: Path, base_directory: Path, log_path: Path, env: dict[str, str] | None = None,
+                 dtype_args: tuple[str, ...] = ("--fp16-unet",)):
         self.comfyui_dir = comfyui_dir
         self.env = env
+        self.dtype_args = dtype_args
         self.base_directory = base_directory
         self.log_path = log_path
         self.port = free_port()
@@ -84,8 +86,8 @@ class ComfyServer:
             "--base-directory", str(self.base_directory),
             "--disable-all-custom-nodes", "--whitelist-custom-nodes", PACK_FOLDER,
             "--database-url", "sqlite:///:memory:", "--disable-auto-launch", "--log-stdout",
-            # Keep diffusion weights in fp16 (cast to fp32 per layer on the CPU): halves the server's memory.
-            "--fp16-unet",
+            # By default diffusion weights stay in fp16 (cast to fp32 per layer on the CPU): halves the memory.
+            *self.dtype_args,
         ]
         with open(self.log_path, "w") as log:  # the child keeps its own handle
             self._process = subprocess.Popen(command, cwd=self.comfyui_dir, stdout=log, stderr=subprocess.STDOUT,
@@ -265,16 +267,19 @@ def random_sam(server):
 
 @pytest.fixture(scope="session")
 def start_server(comfyui_dir, host_base, tmp_path_factory):
-    """Starts another server of its own: `start_server(models={folder: [files]}, env={...})`, with the example
-    input copied in; every one started is stopped at the end of the session."""
+    """Starts another server of its own: `start_server(models={folder: [files]}, env={...}, dtype_args=(...))`
+    (dtype_args replace the default --fp16-unet), with the example input copied in; every one started is stopped
+    at the end of the session."""
     import shutil
 
     started = []
 
-    def start(models: dict[str, list[Path]] | None = None, env: dict[str, str] | None = None) -> ComfyServer:
+    def start(models: dict[str, list[Path]] | None = None, env: dict[str, str] | None = None,
+              dtype_args: tuple[str, ...] = ("--fp16-unet",)) -> ComfyServer:
         base = make_base_directory(tmp_path_factory.mktemp("comfy_base"), models)
         shutil.copy(host_base / "input" / EXAMPLE_INPUT, base / "input" / EXAMPLE_INPUT)
-        running = ComfyServer(comfyui_dir, base, tmp_path_factory.mktemp("logs") / "comfyui.log", env=env)
+        running = ComfyServer(comfyui_dir, base, tmp_path_factory.mktemp("logs") / "comfyui.log", env=env,
+                              dtype_args=dtype_args)
         started.append(running)
         return running.start()
 

@@ -399,3 +399,73 @@ def test_the_controlnet_gets_an_fp32_timestep_whatever_it_computes_in(host, mode
     video = controlled(host, patcher, half)
     assert torch.isfinite(video).all()
     assert seen and all(dtypes == (torch.bfloat16, torch.float32) for dtypes in seen)
+
+
+@pytest.fixture(scope="module")
+def fp32_weight_video(host, models):
+    patcher, controlnet = models
+    positive, negative = svd_conditioning()
+    return sample(host, patcher, *apply(host, controlnet, positive, negative, conditions(host)))
+
+
+@pytest.mark.parametrize("fp8_compute", [False, True], ids=["cast per layer", "host fp8 matmul"])
+@pytest.mark.parametrize("dtype", [torch.float8_e4m3fn, torch.float8_e5m2], ids=["e4m3fn", "e5m2"])
+def test_fp8_weights_sample_through_the_host_layers(host, models, fp32_weight_video, monkeypatch, dtype,
+                                                    fp8_compute):
+    """fp8 weights stay fp8 in the host's layer classes, which cast them per call (or, where the host can
+    multiply in fp8 -- forced here as its --supports-fp8-compute does -- use its fp8 matrix multiplication)."""
+    import comfy.model_management
+
+    monkeypatch.setattr(comfy.model_management, "SUPPORT_FP8_OPS", fp8_compute)
+    patcher, eager = models
+    network = type(eager.network).from_config(eager.network.config).eval()
+    network.load_state_dict(eager.network.state_dict())
+    control = host.module("nodes.control")
+    loaded = control.wrap_controlnet(network.to(dtype), dtype, "tiny fp8", fp8_matrix_multiplication=True)
+    attention = loaded.network.down_blocks[0].attentions[0].transformer_blocks[0].attn1.to_q
+    assert type(attention).__qualname__ == ("fp8_ops.Linear" if fp8_compute else "manual_cast.Linear")
+    assert attention.weight.dtype == dtype and loaded.compute_dtype == torch.float32
+
+    positive, negative = svd_conditioning()
+    video = sample(host, patcher, *apply(host, loaded, positive, negative, conditions(host)))
+    uncontrolled = sample(host, patcher, positive, negative)
+    assert torch.isfinite(video).all()
+    distance = relative_rms(video, fp32_weight_video)
+    control_effect = relative_rms(uncontrolled, fp32_weight_video)
+    print(f"{dtype} (fp8 compute {fp8_compute}): {distance:.3f} from the fp32-weight video; the control itself "
+          f"moves it {control_effect:.3f}")
+    # Measured (CPU, ComfyUI 0.8.0): e4m3fn 0.038, e5m2 0.071 from the fp32-weight video; the control 0.66.
+    assert distance < 0.15 < control_effect
+
+
+def relative_rms(a, b):
+    return float((a - b).norm() / b.norm())
+
+
+def test_the_control_reports_its_activation_memory_for_the_latent_it_will_sample(host, models):
+    """The host plans loading and CFG batching with inference_memory_requirements before the first step: the
+    control reports the ControlNet's measured activation memory for the conditioning's latent size (frames from
+    the trajectories, else SVD's 14), then for the latent it last sampled."""
+    patcher, controlnet = models
+    controlnet_module = host.module("draganything.controlnet")
+
+    def estimate(size, num_frames=None):
+        positive, negative = svd_conditioning()
+        for conditioning in (positive, negative):
+            conditioning[0][1]["concat_latent_image"] = torch.zeros(1, 4, size // 8, size // 8)
+        positive, _ = apply(host, controlnet, positive, negative, conditions(host, num_frames))
+        control = positive[0][1]["control"]
+        return control, control.inference_memory_requirements(torch.float16)
+
+    _, small = estimate(64)
+    _, large = estimate(128)
+    _, longer = estimate(64, num_frames=25)
+    assert 0 < small < longer and small < large
+    assert small == controlnet_module.activation_memory_bytes(2, 14, 8, 8, torch.float32.itemsize)
+
+    control, _ = estimate(64, num_frames=25)
+    positive, negative = svd_conditioning()
+    positive[0][1]["control"] = negative[0][1]["control"] = control
+    sample(host, patcher, positive, negative)  # FRAMES frames at SIZE
+    assert control.inference_memory_requirements(torch.float16) == controlnet_module.activation_memory_bytes(
+        2, FRAMES, SIZE // 8, SIZE // 8, torch.float32.itemsize)
