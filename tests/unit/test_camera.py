@@ -141,7 +141,7 @@ def test_cli_bad_camera_options(tmp_path, capsys):
     assert status == cli.EXIT_BAD_INPUT and err.startswith("error: camera zoom: ") and "Traceback" not in err
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["conditions", "--example", "--pan", "left", "--out", str(tmp_path)])
-    assert exit_info.value.code == cli.EXIT_USAGE and "two numbers like 12,-3.5" in capsys.readouterr().err
+    assert exit_info.value.code == cli.EXIT_USAGE and "two numbers x,y like" in capsys.readouterr().err
 
 
 BAD_POSE = [
