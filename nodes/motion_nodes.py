@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from comfy_api.latest import io, ui
 
+from ..draganything.conditions import GRAPH_FRAMING as DEFAULT_FRAMING
+from ..draganything.conditions import GRAPH_RESAMPLING as DEFAULT_RESAMPLING
 from ..draganything.entity_tracks import DEFAULT_POINTS_PER_ENTITY, entity_point_tracks
 from ..draganything.errors import DragAnythingError
 from ..draganything.framing import FRAMING_MODES, Framing
@@ -21,6 +23,7 @@ from ..draganything.trajectory import (
     to_json,
     to_tracks,
 )
+from .compat import ADVANCED, node_schema
 from .conversions import first_frame_uint8, frames_uint8, masks_bool, to_mask
 from .trajectory_nodes import read_trajectories, segment_on_host
 from .types import DragSam, DragTrajectories
@@ -35,8 +38,9 @@ def host_tracks(arrays: dict) -> dict:
 class DragAnythingCameraMove(io.ComfyNode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return node_schema(
             node_id="DragAnythingCameraMove",
+            search_aliases=["camera zoom", "camera orbit", "camera pan", "dolly", "rotate camera"],
             display_name="DragAnything Camera Move",
             category="DragAnything",
             description="Pan, zoom and orbit: every held entity (the background anchor, things held still) "
@@ -79,8 +83,9 @@ class DragAnythingCameraMove(io.ComfyNode):
 class DragAnythingTrajectoriesFromVideo(io.ComfyNode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return node_schema(
             node_id="DragAnythingTrajectoriesFromVideo",
+            search_aliases=["motion from video", "track video", "optical flow tracks", "motion transfer", "lucas kanade"],
             display_name="DragAnything Trajectories From Video",
             category="DragAnything",
             description="Takes the motion of each entity from a video: OpenCV Lucas-Kanade on points inside its "
@@ -144,8 +149,9 @@ class DragAnythingTrajectoriesFromVideo(io.ComfyNode):
 class DragAnythingEntityTracks(io.ComfyNode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return node_schema(
             node_id="DragAnythingEntityTracks",
+            search_aliases=["wan move tracks", "dense tracks", "point tracks", "wanmove", "motion tracks"],
             display_name="DragAnything Entity Tracks",
             category="DragAnything",
             description="Entities (mask + path) as dense TRACKS for Wan-Move: points spread over each entity's mask "
@@ -161,11 +167,11 @@ class DragAnythingEntityTracks(io.ComfyNode):
                              tooltip="The video's height, as given to WanMoveTrackToVideo."),
                 io.Int.Input("length", default=81, min=1, max=4096,
                              tooltip="The video's frame count, as given to WanMoveTrackToVideo."),
-                io.Int.Input("points_per_entity", default=DEFAULT_POINTS_PER_ENTITY, min=1, max=1024,
+                io.Int.Input("points_per_entity", default=DEFAULT_POINTS_PER_ENTITY, min=1, max=1024, **ADVANCED,
                              tooltip="Tracks per entity, spread evenly over its mask."),
-                io.Combo.Input("resampling", options=list(RESAMPLE_MODES), default="pchip",
+                io.Combo.Input("resampling", options=list(RESAMPLE_MODES), default=DEFAULT_RESAMPLING, **ADVANCED,
                                tooltip="How paths are spread over the frames."),
-                io.Combo.Input("framing", options=list(FRAMING_MODES), default="center_crop",
+                io.Combo.Input("framing", options=list(FRAMING_MODES), default=DEFAULT_FRAMING, **ADVANCED,
                                tooltip="How the first frame becomes the video frame (WanMoveTrackToVideo "
                                        "centre-crops)."),
             ],
