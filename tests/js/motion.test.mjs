@@ -41,3 +41,13 @@ test("hidden ranges are written as [first, last] with null for 'to the end'; non
   assert.equal(doc().version, 1);
   assert.equal("hidden" in doc().entities[0], false);
 });
+
+test("an edit to a version-2 value keeps its easing, hidden ranges, scale and rotation", () => {
+  const v2 = JSON.stringify({ format: "draganything/trajectories", version: 2, width: 576, height: 320, num_frames: 14,
+    entities: [{ id: "1", label: "car", points: [[10, 10], [200, 20]], easing: "ease_out", hidden: [[4, 6]], scale: 1.5, rotation: 30 }] });
+  const { store, doc } = editor(v2);
+  store.update((s) => commands.setLabel(s, "1", "truck"));
+  const entity = doc().entities[0];
+  assert.equal(doc().version, 2);
+  assert.deepEqual([entity.label, entity.easing, entity.hidden, entity.scale, entity.rotation], ["truck", "ease_out", [[4, 6]], 1.5, 30]);
+});
