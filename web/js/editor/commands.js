@@ -79,6 +79,22 @@ export function setLabel(s, id, label) {
   entity.label = label;
 }
 
+/** How fast the entity travels its path: a preset name, a list of [t, progress] points, or null (linear). */
+export function setEasing(s, id, easing) {
+  const entity = find(s, id);
+  if (!entity) return;
+  edited(s);
+  entity.easing = easing === "linear" ? null : easing;
+}
+
+/** The frame ranges [first, last] (last null: to the end) in which the entity is not shown; empty or null: none. */
+export function setHidden(s, id, ranges) {
+  const entity = find(s, id);
+  if (!entity) return;
+  edited(s);
+  entity.hidden = ranges && ranges.length ? ranges.map(([a, b]) => [a, b ?? null]) : null;
+}
+
 /** The typed radius in frame pixels; null (or anything not positive) means "from the mask". */
 export function setRadius(s, id, radius) {
   const entity = find(s, id);

@@ -7,6 +7,7 @@ export const FORMAT_VERSION = 1;
 export const DEFAULT_NUM_FRAMES = 14;
 export const MAX_NUM_FRAMES = 512;
 export const BACKGROUND_LABEL = "background";
+const V2_FIELDS = ["easing", "hidden", "scale", "rotation"];
 
 export function emptyDocument() {
   return {
@@ -45,12 +46,19 @@ function normalizeEntity(entity) {
     // Kept from imported values (official demo.json masks, tracker visibility) so editing never drops them.
     mask_name: entity.mask_name ?? null,
     visible: Array.isArray(entity.visible) && entity.visible.length === points.length ? [...entity.visible] : null,
+    // Version-2 fields (docs/trajectory-format.md); kept as given, the server checks them.
+    easing: entity.easing ?? null,
+    hidden: Array.isArray(entity.hidden) && entity.hidden.length ? entity.hidden.map(([a, b]) => [a, b]) : null,
+    scale: entity.scale ?? null,
+    rotation: entity.rotation ?? null,
   };
 }
 
 /** The text written into the node's `trajectories` widget. Fields that are unset are left out. */
 export function serializeDocument(doc) {
-  const out = { format: FORMAT_NAME, version: FORMAT_VERSION };
+  // Version 2 only when an entity uses a version-2 field, so a version-1 value is written back as it was.
+  const usesV2 = doc.entities.some((e) => V2_FIELDS.some((key) => e[key] != null));
+  const out = { format: FORMAT_NAME, version: usesV2 ? 2 : FORMAT_VERSION };
   for (const key of ["width", "height", "num_frames", "image"]) if (doc[key] != null) out[key] = doc[key];
   out.entities = doc.entities.map((e) => {
     const entity = { id: e.id, label: e.label, points: e.points.map(([x, y]) => [round2(x), round2(y)]) };
@@ -61,6 +69,7 @@ export function serializeDocument(doc) {
     if (e.box) entity.box = e.box.map(round2);
     if (e.mask_name) entity.mask_name = e.mask_name;
     if (e.visible && e.visible.length === e.points.length) entity.visible = e.visible;
+    for (const key of V2_FIELDS) if (e[key] != null) entity[key] = e[key];
     return entity;
   });
   return JSON.stringify(out);
