@@ -221,7 +221,8 @@ def test_trajectories_from_a_gif_on_the_server_and_its_errors(server, host_base)
     from draganything.train.synthetic import generate_clip
 
     clip = generate_clip(1004)
-    Image.fromarray(clip.frames[0]).save(host_base / "input" / "sprites.gif", save_all=True,
+    # A frame duration of its own: newer hosts decode GIFs with PyAV, which reads a GIF without one as one frame.
+    Image.fromarray(clip.frames[0]).save(host_base / "input" / "sprites.gif", save_all=True, duration=100, loop=0,
                                          append_images=[Image.fromarray(frame) for frame in clip.frames[1:]])
     row = 1
     ys, xs = np.nonzero(clip.panoptic[0] == clip.ids[row])

@@ -37,6 +37,7 @@ ADVANCED_INPUTS = {
     "DragAnythingTinyEntityEmbeddings": {"framing", "timestep", "ensemble_size"},
     "DragAnythingConditions": {"resampling", "framing", "radius_overrides"},
     "DragAnythingVisualizeTrajectories": {"framing", "resampling"},
+    "DragAnythingEntityTracks": {"points_per_entity", "resampling", "framing"},
 }
 # Ids an older, abandoned pack registers; a duplicate id silently replaces a node, so none may be used here.
 FORBIDDEN_IDS = {"DragAnythingLoader", "DragAnythingRun", "DragAnythingPipelineRun", "DragAnythingRunRandom",
