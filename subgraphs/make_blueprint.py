@@ -41,9 +41,7 @@ def blueprint_from_frontend(comfyui_dir: Path) -> dict:
 
     with tempfile.TemporaryDirectory() as folder:
         base = host.make_base_directory(Path(folder) / "base")
-        settings = base / "user" / "default" / "comfy.settings.json"
-        settings.parent.mkdir(parents=True, exist_ok=True)
-        settings.write_text(json.dumps({"Comfy.TutorialCompleted": True, "Comfy.InstalledVersion": "99.0.0"}))
+        host.write_frontend_settings(base, host.RETURNING_USER_SETTINGS)
         server = host.ComfyServer(comfyui_dir, base, Path(folder) / "comfyui.log").start()
         try:
             with sync_playwright() as playwright:

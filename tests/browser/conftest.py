@@ -24,14 +24,6 @@ CHROMIUM = os.environ.get("DRAGANYTHING_CHROMIUM", "/usr/bin/chromium")
 FIRST_FRAME_NAME = "draganything_fish.jpg"
 VIEWPORT = {"width": 1600, "height": 1000}
 APP_READY_TIMEOUT_MS = 90_000
-# Settings of a returning user: no template browser or tour on start, classic canvas unless a test says otherwise.
-FRONTEND_SETTINGS = {
-    "Comfy.TutorialCompleted": True,
-    "Comfy.InstalledVersion": "99.0.0",
-    "Comfy.VueNodes.Enabled": False,
-    "Comfy.Workflow.ShowMissingModelsWarning": False,
-    "Comfy.Workflow.ShowMissingNodesWarning": False,
-}
 
 
 def _host_conftest():
@@ -42,6 +34,13 @@ def _host_conftest():
 
 
 host = _host_conftest()
+# Settings of a returning user, classic canvas unless a test says otherwise.
+FRONTEND_SETTINGS = {
+    **host.RETURNING_USER_SETTINGS,
+    "Comfy.VueNodes.Enabled": False,
+    "Comfy.Workflow.ShowMissingModelsWarning": False,
+    "Comfy.Workflow.ShowMissingNodesWarning": False,
+}
 
 
 @pytest.fixture(scope="session")
@@ -57,9 +56,7 @@ random_sam = host.random_sam
 def browser_base(comfyui_dir, first_frame_path, tmp_path_factory) -> Path:
     base = host.make_base_directory(tmp_path_factory.mktemp("comfy_browser_base"))
     shutil.copy(first_frame_path, base / "input" / FIRST_FRAME_NAME)
-    settings = base / "user" / "default" / "comfy.settings.json"
-    settings.parent.mkdir(parents=True, exist_ok=True)
-    settings.write_text(json.dumps(FRONTEND_SETTINGS))
+    host.write_frontend_settings(base, FRONTEND_SETTINGS)
     return base
 
 

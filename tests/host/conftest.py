@@ -44,6 +44,17 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+# The frontend's settings of a returning user: no template browser or tour when the page opens.
+RETURNING_USER_SETTINGS = {"Comfy.TutorialCompleted": True, "Comfy.InstalledVersion": "99.0.0"}
+
+
+def write_frontend_settings(base: Path, settings: dict) -> None:
+    """The frontend's user settings in a --base-directory tree, read when a page opens."""
+    path = base / "user" / "default" / "comfy.settings.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(settings))
+
+
 def make_base_directory(base: Path, models: dict[str, list[Path]] | None = None) -> Path:
     """A --base-directory tree: the pack in custom_nodes, the given files linked into models/<folder>/."""
     (base / "custom_nodes").mkdir(parents=True, exist_ok=True)
