@@ -26,14 +26,13 @@ from diffusers.models.resnet import AlphaBlender
 
 from ..draganything.controlnet import activation_memory_bytes, residuals_as_injected
 from ..draganything.errors import DragAnythingError
+from ..draganything.framing import MODEL_FRAMES
 
 # Pixel size of one latent cell of the SVD VAE.
 LATENT_SCALE = 8
 # Frames embedded at a time: the entity map is 160 channels at full pixel resolution, so a whole video at once
 # would take gigabytes; the embedder is per-frame, so chunking changes nothing numerically.
 EMBED_FRAME_CHUNK = 2
-# SVD img2vid's frame count, for the memory estimate before a video's length is known.
-SVD_FRAMES = 14
 # Videos in one ControlNet call when the host batches both CFG halves (what it plans its own model for).
 CFG_VIDEOS = 2
 
@@ -168,7 +167,7 @@ class DragAnythingControl(comfy.controlnet.ControlBase):
         self.conditions = conditions
         # (frames, latent height, latent width) of the last video sampled, else what the conditioning suggests:
         # the host asks for the memory estimate before the first step (inference_memory_requirements).
-        frames = conditions.trajectories.num_frames or SVD_FRAMES
+        frames = conditions.trajectories.num_frames or MODEL_FRAMES
         self.planned_latent = None if latent_size is None else (frames, *latent_size)
         self.model_sampling_current = None
         self._embedding_key = None
