@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import * as commands from "../../web/js/editor/commands.js";
-import { EditorStore } from "../../web/js/editor/store.js";
+import { EditorStore, cameraReadout } from "../../web/js/editor/store.js";
 
 function editor(initial) {
   const written = [];
@@ -194,4 +194,22 @@ test("a camera answer for a document edited meanwhile is dropped; a failure is r
   store.update((s) => commands.receiveCameraError(s, failing.key, "camera zoom: it is 0"));
   assert.equal(store.state.requests.camera, null);
   assert.deepEqual(store.state.notices.edit, { text: "Camera move: camera zoom: it is 0", error: true });
+});
+
+test("after undo back to a moved document, the next camera click adds to that document's move", () => {
+  const { store } = editor(HELD);
+  const start = store.state.docText;
+  store.update((s) => commands.cameraStep(s, commands.CAMERA_STEPS.zoom_in));
+  answerCamera(store);
+  store.update((s) => commands.cameraStep(s, commands.CAMERA_STEPS.orbit_cw));
+  answerCamera(store);
+  store.update(commands.undo);
+  assert.equal(cameraReadout(store.state), "camera: zoom ×1.25");
+  store.update((s) => commands.cameraStep(s, commands.CAMERA_STEPS.zoom_in));
+  const body = store.state.requests.camera.body;
+  assert.deepEqual([body.zoom, body.orbit, body.trajectories], [1.5625, 0, start]);
+  answerCamera(store);
+  assert.equal(cameraReadout(store.state), "camera: zoom ×1.56");
+  store.update((s) => commands.setLabel(s, "1", "truck"));
+  assert.equal(cameraReadout(store.state), "", "another edit: the document is no longer the camera's");
 });

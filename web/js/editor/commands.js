@@ -267,6 +267,9 @@ export function setPointFrame(s, id, index, frame) {
 // ---------------------------------------------------------------------------------------------------- camera
 
 /** What one click of each camera tool adds to the move: zoom multiplies, orbit (degrees, clockwise) adds. */
+// How many moved documents are remembered, so that undo back to one lets the next click add to its move.
+const CAMERA_MOVES_KEPT = 32;
+
 export const CAMERA_STEPS = {
   zoom_in: { zoom: 1.25, orbit: 0 },
   zoom_out: { zoom: 0.8, orbit: 0 },
@@ -277,8 +280,9 @@ export const CAMERA_STEPS = {
 /**
  * One click of a camera tool. The server's /camera route turns every held entity into its path under the move
  * (the library's rule, as the Camera Move node applies it); with nothing held, a background anchor is added
- * first, in the same edit (unless a path already carries an earlier move). Clicks that follow one another build one move from the same starting document, so
- * zoom in twice is a zoom of 1.25², and zoom in then out is no move at all; any other edit starts a new move.
+ * first, in the same edit (unless a path already carries an earlier move). A click on a document a camera
+ * click made (also after undo or redo back to it) adds to that move, from the same starting document: zoom in
+ * twice is a zoom of 1.25², zoom in then out is no move at all. Any other edit starts a new move.
  */
 export function cameraStep(s, step) {
   if (s.pending) {
@@ -287,7 +291,7 @@ export function cameraStep(s, step) {
   }
   // The move this click adds to: one still waiting for the server, else the one the document last got.
   const pending = s.cameraRequest?.fromText === s.docText ? s.cameraRequest : null;
-  const last = pending ?? (s.camera?.resultText === s.docText ? s.camera : null);
+  const last = pending ?? s.cameraMoves.get(s.docText) ?? null;
   let baseText;
   let move;
   if (last) {
@@ -311,7 +315,6 @@ export function cameraStep(s, step) {
   if (Math.abs(move.zoom - 1) < 1e-9 && Math.abs(move.orbit) < 1e-9) {
     // Back where the move started: the starting document itself, no request.
     s.doc = normalizeDocument(JSON.parse(baseText));
-    s.camera = null;
     s.cameraRequest = null;
     return;
   }
@@ -329,7 +332,9 @@ export function receiveCamera(s, key, answer) {
   }
   edited(s);
   s.doc = normalizeDocument(answer.document);
-  s.camera = { baseText: request.baseText, move: request.move, resultText: serializeDocument(s.doc) };
+  const moves = s.cameraMoves;
+  moves.set(serializeDocument(s.doc), { baseText: request.baseText, move: request.move });
+  if (moves.size > CAMERA_MOVES_KEPT) moves.delete(moves.keys().next().value);
 }
 
 export function receiveCameraError(s, key, message) {

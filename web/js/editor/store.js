@@ -42,7 +42,7 @@ export function initialState() {
     gaussian: null, // {key, element}
     notices: {}, // topic -> {text, error}
     gesture: null, // a pointer gesture in progress (input.js)
-    camera: null, // {baseText, move: {zoom, orbit}, resultText}: the camera move the document last got
+    cameraMoves: new Map(), // document text -> {baseText, move: {zoom, orbit}}: the documents camera clicks made
     cameraRequest: null, // {key, body, baseText, move, fromText}: a camera tool's click, waiting for /camera
     requests: { preview: null, gaussian: null, camera: null }, // derived: {key, body} or null
   };
@@ -291,10 +291,10 @@ export function entityShownNow(s, index) {
   return answerFor(s, index)?.visible?.[index]?.[s.frame] ?? true;
 }
 
-/** The camera move the document holds from the camera tools, while no other edit came after it: "zoom ×1.56 · orbit 15°". */
+/** The camera move that made the document, when camera clicks made it: "camera: zoom ×1.56 · orbit +15°". */
 export function cameraReadout(s) {
   if (s.cameraRequest) return "camera: computing…";
-  const move = s.camera?.resultText === s.docText ? s.camera.move : null;
+  const move = s.cameraMoves.get(s.docText)?.move;
   if (!move) return "";
   const parts = [];
   if (move.zoom !== 1) parts.push(`zoom ×${move.zoom.toFixed(2)}`);
