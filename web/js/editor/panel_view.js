@@ -196,7 +196,7 @@ export class PanelView {
     if (document.activeElement !== this.easing) this.easing.value = typeof easing === "string" ? easing : CUSTOM_EASING;
     show(this.hidden, formatHidden(entity.hidden));
     const hiddenHere = hiddenAt(entity.hidden, s.frame);
-    this.hideButton.textContent = hiddenHere ? `👁 Show from frame ${s.frame}` : `Hide from frame ${s.frame}`;
+    this.hideButton.textContent = hiddenHere ? `Show from frame ${s.frame}` : `Hide from frame ${s.frame}`;
     this.hideButton.title = hiddenHere
       ? "Show the entity again from this frame on (H)"
       : "Hide the entity from this frame to the end: it leaves the picture or goes behind something (H)";
