@@ -239,8 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("--device", default="cpu", help="torch device --sam runs on, e.g. cpu or cuda (default: cpu)")
     track.add_argument("--entities", type=Path, metavar="PATH",
                        help="the entities as selected on the video's first frame (any trajectory format, e.g. the "
-                            "editor's JSON): their ids, labels and clicks carry over and each is tracked from its "
-                            "first point")
+                            "editor's JSON): their ids, labels and clicks (or those of --click) carry over and each "
+                            "is tracked from its first point")
     track.add_argument("--frames", type=_positive_int, help="frames to track from the start (default: all)")
     target = track.add_mutually_exclusive_group()
     target.add_argument("--size-of", type=Path, metavar="IMAGE",

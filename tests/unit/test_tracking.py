@@ -257,7 +257,7 @@ def test_cli_track_from_clicks_follows_the_clicked_sprites(clicked_video, tmp_pa
     assert status == cli.EXIT_OK, err
     assert "4 entities over 14 frames of a 128x128 video" in out
     x, y = clicks[2]
-    assert f"  1: seen in 14/14 frames" in out and f"mask from the click ({x}, {y}) by GrabCut" in out
+    assert "  1: seen in 14/14 frames" in out and f"mask from the click ({x}, {y}) by GrabCut" in out
     tracked = parse_trajectories((tmp_path / "trajectories.json").read_text())
     assert [entity.id for entity in tracked] == ["1", "2", "3", "4"]
     assert [entity.clicks for entity in tracked] == [[Click(*clicks[row - 1])] for row in order]
