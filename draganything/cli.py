@@ -4,7 +4,8 @@ Commands:
   conditions  first frame + trajectories + masks -> previews of what the ControlNet is given: the trajectory
               overlay, the 2D Gaussian map (JET, as the official demo shows it) and the entity map.
   generate    the same inputs + model folders -> a video from the headless SVD pipeline.
-  track       a video + first-frame entity masks -> the entities' trajectories (motion from a video).
+  track       a video + first-frame entity masks (files, or clicks) -> the entities' trajectories (motion from
+              a video).
   demo        the tiny trained model shipped with the package, on a CPU.
   evaluate    the tiny model's ObjMC table.
 
@@ -219,17 +220,27 @@ def build_parser() -> argparse.ArgumentParser:
                     "inside the mask, robust to outliers) and write its trajectory: trajectories.json (the pack's "
                     "JSON, one point per frame, with visibility, scale and rotation), tracks.npz (the host's "
                     "TRACKS layout: track_path [F, N, 2], track_visibility [F, N]) and tracks.gif (the video with "
-                    "the tracks drawn). --size-of or --size scales the result to another first frame.",
+                    "the tracks drawn). The masks come from files (--masks, or those the --entities file names) or "
+                    "from one --click per entity on the video's first frame (segment-anything with --sam, else "
+                    "OpenCV GrabCut). --size-of or --size scales the result to another first frame.",
     )
     track.add_argument("--video", type=Path, required=True, metavar="PATH",
                        help="the video: a folder of frames (taken in natural name order), a GIF or an MP4")
     track.add_argument("--masks", type=Path, nargs="+", metavar="PATH",
                        help="one first-frame mask per entity (PNG/JPEG, white on black), or one folder of them "
                             "(file-name order); default: the mask files the --entities file names")
+    track.add_argument("--click", type=_pair, action="append", metavar="X,Y",
+                       help="instead of --masks: make an entity's mask from a click on it (pixels of the video's "
+                            "first frame). Without --entities each click is one entity (ids 1, 2, ...), tracked "
+                            "from its mask's centre; with --entities give one per entity, in the file's order")
+    track.add_argument("--sam", type=Path, metavar="PATH",
+                       help="segment-anything checkpoint (sam_vit_h_4b8939.pth, sam_vit_l_0b3195.pth or "
+                            "sam_vit_b_01ec64.pth) for the --click masks; without it OpenCV GrabCut makes them")
+    track.add_argument("--device", default="cpu", help="torch device --sam runs on, e.g. cpu or cuda (default: cpu)")
     track.add_argument("--entities", type=Path, metavar="PATH",
                        help="the entities as selected on the video's first frame (any trajectory format, e.g. the "
-                            "editor's JSON): their ids, labels and clicks carry over and each is tracked from its "
-                            "first point")
+                            "editor's JSON): their ids, labels and clicks (or those of --click) carry over and each "
+                            "is tracked from its first point")
     track.add_argument("--frames", type=_positive_int, help="frames to track from the start (default: all)")
     target = track.add_mutually_exclusive_group()
     target.add_argument("--size-of", type=Path, metavar="IMAGE",
@@ -386,12 +397,10 @@ def load_inputs(args: argparse.Namespace) -> Inputs:
         folders = list(dict.fromkeys([args.trajectories.parent, args.image.parent]))
 
     _check_aspect(trajectories, image)
-    if args.click:
-        masks, mask_notes = _click_masks(args, image, trajectories)
+    clicked = _click_masks(args, image, trajectories, "the trajectories'")
+    if clicked is not None:
+        _, masks, mask_notes = clicked
     else:
-        if args.sam is not None:
-            raise DragAnythingError("--sam", "it segments the --click masks, and no --click was given",
-                                    "Give one --click X,Y per entity, or drop --sam")
         mask_paths = _mask_paths(args.masks, trajectories, folders, image_path)
         masks, mask_notes = [read_mask(path) for path in mask_paths], [f"mask {path.name}" for path in mask_paths]
     num_frames = args.frames or trajectories.num_frames or default_frames
@@ -400,13 +409,21 @@ def load_inputs(args: argparse.Namespace) -> Inputs:
     return Inputs(image, trajectories, masks, mask_notes, num_frames, resample)
 
 
-def _click_masks(args: argparse.Namespace, image, trajectories) -> tuple[list, list[str]]:
-    """One mask per entity, segmented on the first frame from its --click (SAM with --sam, else GrabCut)."""
+def _click_masks(args: argparse.Namespace, image, trajectories, order: str):
+    """The --click masks of every command: one per entity, segmented on the first frame (uint8 [H, W, 3]) from its
+    click, by SAM with --sam, else by GrabCut. Returns (the entities with their click as their selection, the
+    masks, a note per mask saying how it was made), or None when no --click was given. `order` names the list
+    the clicks follow, for the messages ("the trajectories'")."""
     from dataclasses import replace
 
     from .segmentation import load_sam, segment_entities
     from .trajectory import Click
 
+    if not args.click:
+        if args.sam is not None:
+            raise DragAnythingError("--sam", "it segments the --click masks, and no --click was given",
+                                    "Give one --click X,Y per entity, or drop --sam")
+        return None
     entities = list(trajectories)
     if args.masks:
         raise DragAnythingError("--click", "it does not go with --masks", "Give masks as files or as clicks")
@@ -414,7 +431,7 @@ def _click_masks(args: argparse.Namespace, image, trajectories) -> tuple[list, l
         raise DragAnythingError(
             "--click", f"{len(args.click)} click(s) for {len(entities)} entities "
             f"({', '.join(entity.id for entity in entities)})",
-            "Give one --click X,Y per entity, on the entity, in the trajectories' order")
+            f"Give one --click X,Y per entity, on the entity, in {order} order")
     height, width = image.shape[:2]
     for x, y in args.click:
         if not (0 <= x < width and 0 <= y < height):
@@ -425,7 +442,12 @@ def _click_masks(args: argparse.Namespace, image, trajectories) -> tuple[list, l
     sam = None if args.sam is None else load_sam(args.sam, "--sam")
     masks, _ = segment_entities(image, clicked, sam, _device(args.device) if sam is not None else "cpu")
     method = "GrabCut" if sam is None else f"SAM {sam.architecture}"
-    return list(masks), [f"mask from the click ({x:g}, {y:g}) by {method}" for x, y in args.click]
+    for mask, (x, y) in zip(masks, args.click):
+        # GrabCut always keeps the pixels around the click; SAM may find nothing there.
+        if not mask.any():
+            raise DragAnythingError("--click", f"{method} found no entity at ({x:g}, {y:g}): the mask is empty",
+                                    "Click inside the entity, away from its edge, or give its mask with --masks")
+    return clicked, list(masks), [f"mask from the click ({x:g}, {y:g}) by {method}" for x, y in args.click]
 
 
 def _with_camera_move(trajectories, args: argparse.Namespace, num_frames: int, image):
@@ -685,7 +707,7 @@ def _track_mask_paths(args: argparse.Namespace, prompt) -> list[Path]:
         return _mask_paths(args.masks, prompt, [args.entities.parent], args.video)
     if not args.masks:
         raise DragAnythingError("--masks", "no masks were given", "Pass one first-frame mask per entity (or their "
-                                "folder), or --entities naming its mask files")
+                                "folder), one --click X,Y on each entity, or --entities naming its mask files")
     if len(args.masks) == 1 and args.masks[0].is_dir():
         files = sorted(path for path in args.masks[0].iterdir() if path.suffix.lower() in MASK_SUFFIXES)
         if not files:
@@ -699,13 +721,14 @@ def _track_mask_paths(args: argparse.Namespace, prompt) -> list[Path]:
 
 
 def run_track(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     import numpy as np
 
     from . import viz
     from .entity import binarize_mask, read_mask
-    from .framing import Framing
     from .tracking import read_frames, track_entities
-    from .trajectory import load_trajectories, to_json, to_tracks
+    from .trajectory import Entity, Trajectories, load_trajectories, to_json, to_tracks
 
     args.out.mkdir(parents=True, exist_ok=True)
     frames = read_frames(args.video)
@@ -716,10 +739,24 @@ def run_track(args: argparse.Namespace) -> int:
         _check_aspect(prompt, frames[0])
         if (prompt.width, prompt.height) != (width, height):
             prompt = prompt.scaled(width, height)
-    masks = [binarize_mask(read_mask(path), mode="threshold", input_name=str(path))
-             for path in _track_mask_paths(args, prompt)]
-    tracked = track_entities(frames, np.stack([_fit_mask(mask, width, height) for mask in masks]),
-                             num_frames=args.frames, prompt=prompt)
+    # Without --entities each click selects an entity of its own, named as track_entities names unnamed ones.
+    selection = prompt if prompt is not None or not args.click else Trajectories(
+        [Entity(str(index + 1), [point]) for index, point in enumerate(args.click)], width, height)
+    clicked = _click_masks(args, frames[0], selection, "the --entities file's")
+    if clicked is not None:
+        selected, masks, mask_notes = clicked
+        if prompt is not None:  # the entities' own clicks give way to the ones that made the masks
+            prompt = selected
+    else:
+        mask_paths = _track_mask_paths(args, prompt)
+        masks = [_fit_mask(binarize_mask(read_mask(path), mode="threshold", input_name=str(path)), width, height)
+                 for path in mask_paths]
+        mask_notes = [f"mask {path.name}" for path in mask_paths]
+    # Entities from --entities are tracked from their first points; the others from their masks' centres.
+    tracked = track_entities(frames, np.stack(masks), num_frames=args.frames, prompt=prompt)
+    if clicked is not None and prompt is None:  # keep each entity's click, as an --entities file keeps its own
+        tracked = replace(tracked, entities=[replace(entity, clicks=chosen.clicks)
+                                             for entity, chosen in zip(tracked, selected)])
     shown = tracked
     if args.size_of is not None or args.size is not None:
         target_w, target_h = args.size or _read_image(args.size_of, "--size-of").shape[1::-1]
@@ -728,21 +765,19 @@ def run_track(args: argparse.Namespace) -> int:
     arrays = to_tracks(tracked, tracked.num_frames)
     np.savez_compressed(args.out / "tracks.npz", **arrays)
     motion = shown.motion(shown.num_frames)
-    to_video = Framing(width, height, width, height)
-    drawn = viz.draw_tracks(frames[:shown.num_frames], motion.points, visible=motion.visible,
-                            masks=np.stack([to_video.mask(mask) for mask in masks]), scale=motion.scale,
-                            rotation=motion.rotation)
+    drawn = viz.draw_tracks(frames[:shown.num_frames], motion.points, visible=motion.visible, masks=np.stack(masks),
+                            scale=motion.scale, rotation=motion.rotation)
     written = [args.out / "trajectories.json", args.out / "tracks.npz", viz.write_gif(args.out / "tracks.gif", drawn)]
     if args.mp4:
         written.append(viz.write_mp4(args.out / "tracks.mp4", drawn))
     print(f"{len(tracked)} entities over {tracked.num_frames} frames of a {width}x{height} video"
           + (f", scaled to {tracked.width}x{tracked.height}" if tracked.width != width or tracked.height != height
              else ""))
-    for entity in tracked:
+    for entity, note in zip(tracked, mask_notes, strict=True):
         seen = int(entity.visibility.sum())
         print(f"  {entity.id}: seen in {seen}/{tracked.num_frames} frames, moved "
               f"{np.linalg.norm(entity.points[-1] - entity.points[0]):.1f} px, scale {entity.scale[-1]:.3f}, "
-              f"rotation {entity.rotation[-1]:.1f} deg")
+              f"rotation {entity.rotation[-1]:.1f} deg, {note}")
     for path in written:
         print(f"wrote {path}")
     return EXIT_OK

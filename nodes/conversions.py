@@ -7,6 +7,8 @@ import numpy as np
 import torch
 
 from ..draganything.errors import DragAnythingError
+from ..draganything.trajectory import sampled_easing
+from ..draganything.trajectory.validation import short
 
 
 def first_frame_uint8(image: torch.Tensor, input_name: str = "image") -> np.ndarray:
@@ -39,3 +41,16 @@ def masks_bool(masks: torch.Tensor, input_name: str = "masks") -> np.ndarray:
 
 def to_mask(masks: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(masks)).float().to(comfy.model_management.intermediate_device())
+
+
+def curve_easing(curve, input_name: str) -> np.ndarray:
+    """A host CURVE (a Curve Editor's output, or its raw {"points": [...], "interpolation": ...}) as the library's
+    easing curve, following the curve as the host draws and evaluates it (monotone cubic or linear)."""
+    from comfy_api.input import CurveInput  # only hosts with io.Curve declare a CURVE input
+
+    try:
+        curve = CurveInput.from_raw(curve)
+    except (KeyError, TypeError, ValueError) as error:
+        raise DragAnythingError(input_name, f"{short(curve)} is not a curve ({error!r})",
+                                "Connect the CURVE output of a Curve Editor node") from None
+    return sampled_easing(input_name, curve.points, curve.interp_array)

@@ -23,8 +23,8 @@ from ..draganything.trajectory import (
     to_json,
     to_tracks,
 )
-from .compat import ADVANCED, node_schema
-from .conversions import first_frame_uint8, frames_uint8, masks_bool, to_mask
+from .compat import ADVANCED, curve_socket, node_schema
+from .conversions import curve_easing, first_frame_uint8, frames_uint8, masks_bool, to_mask
 from .trajectory_nodes import read_trajectories, segment_on_host
 from .types import DragSam, DragTrajectories
 
@@ -68,16 +68,21 @@ class DragAnythingCameraMove(io.ComfyNode):
                                      "the path)."),
                 io.Combo.Input("easing", options=list(EASING_PRESETS), default="linear",
                                tooltip="The pace of the move."),
+                *curve_socket("easing_curve",
+                              tooltip="Optional: a Curve Editor's curve as the pace of the move (time across, "
+                                      "progress up, from (0, 0) to (1, 1), never going down); replaces easing."),
             ],
             outputs=[DragTrajectories.Output(display_name="trajectories")],
         )
 
     @classmethod
-    def execute(cls, trajectories, zoom, orbit, pan_x, pan_y, centre_x, centre_y, frames, easing) -> io.NodeOutput:
+    def execute(cls, trajectories, zoom, orbit, pan_x, pan_y, centre_x, centre_y, frames, easing,
+                easing_curve=None) -> io.NodeOutput:
         centre = None if trajectories.width is None else (centre_x * trajectories.width,
                                                           centre_y * trajectories.height)
         move = CameraMove(zoom=zoom, orbit=orbit, pan=(pan_x, pan_y), centre=centre)
-        return io.NodeOutput(apply_camera_move(trajectories, move, frames, easing=easing))
+        pace = easing if easing_curve is None else curve_easing(easing_curve, "easing_curve")
+        return io.NodeOutput(apply_camera_move(trajectories, move, frames, easing=pace))
 
 
 class DragAnythingTrajectoriesFromVideo(io.ComfyNode):

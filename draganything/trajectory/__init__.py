@@ -15,7 +15,7 @@ policy, visibility, easing, camera moves and the resampling modes are specified 
 
 from .camera import CameraMove, apply_camera_move, rotate
 from .document import FORMAT_NAME, FORMAT_VERSION, parse_pack_json, to_document, to_json
-from .easing import EASING_PRESETS, ease, easing_value
+from .easing import EASING_PRESETS, ease, easing_value, sampled_easing
 from .formats import (
     OFFICIAL_DEMO_IMAGE,
     OFFICIAL_DEMO_JSON,
@@ -72,6 +72,7 @@ __all__ = [
     "rotate",
     "resample_track",
     "resolve_resample_mode",
+    "sampled_easing",
     "to_document",
     "to_json",
     "to_tracks",

@@ -1,7 +1,8 @@
 """The ComfyUI conventions in the real frontend: the node help panel shows the pack's help page, the pack's locale
 strings are what the canvas shows (English tooltips the schemas leave out, a whole Chinese translation), the
 subgraph blueprint is offered by the node search, and on a host whose schema has them, search aliases find the
-nodes and advanced inputs keep saved workflows' values.
+nodes, advanced inputs keep saved workflows' values, and a Curve Editor connects to Camera Move's curve socket
+without moving its saved widget values or links.
 
 Run against ComfyUI 0.8.0 (frontend 1.35.9) and a newer host (e.g. 0.33.0 with frontend 1.49.6): the tests of
 features the host lacks skip and say so."""
@@ -163,3 +164,73 @@ def test_a_saved_workflow_keeps_its_values_when_inputs_are_advanced(page, server
             "(id) => Object.fromEntries(app.graph.getNodeById(id).widgets.map((w) => [w.name, w.value]))", saved["id"])
         expected = dict(zip(names[saved["type"]], saved["widgets_values"]))
         assert {name: values.get(name) for name in expected} == expected, saved["type"]
+
+
+def test_camera_move_takes_a_curve_editor_through_a_socket_and_keeps_saved_values(page, server, artifacts):
+    """On a host with Curve Editor, Camera Move's easing_curve is a socket (no widget, so the saved widget values
+    keep their places): the Wan-Move template loads with its values, a Curve Editor connects, and the prompt links
+    it. Skips on a host without the CURVE type (0.8.0), where the input does not exist."""
+    spec = server.get("/object_info/DragAnythingCameraMove")["DragAnythingCameraMove"]
+    if "easing_curve" not in spec["input"].get("optional", {}):
+        pytest.skip("this ComfyUI has no CURVE type (0.8.0): Camera Move has no easing_curve")
+    names = template_widget_names()["DragAnythingCameraMove"]
+    template = json.loads((PROJECT_DIR / "example_workflows" / "draganything_wan_move.json").read_text())
+    saved = next(node for node in template["nodes"] if node["type"] == "DragAnythingCameraMove")
+    page.evaluate("async (workflow) => await app.loadGraphData(workflow)", template)
+
+    def camera_move():
+        return page.evaluate(
+            """(id) => { const n = app.graph.getNodeById(id);
+               return {widgets: n.widgets.map((w) => [w.name, w.value]),
+                       inputs: n.inputs.map((i) => [i.name, i.type, !!i.widget, i.link != null])}; }""", saved["id"])
+
+    loaded = camera_move()
+    assert [name for name, _ in loaded["widgets"]] == names  # no curve widget among them
+    assert dict(loaded["widgets"]) == dict(zip(names, saved["widgets_values"]))
+
+    curve = page.evaluate(
+        """([target]) => { const editor = LiteGraph.createNode('CurveEditor'); app.graph.add(editor);
+           editor.pos = [1000, 400]; const node = app.graph.getNodeById(target);
+           editor.connect(0, node, node.inputs.findIndex((i) => i.name === 'easing_curve'));
+           app.canvas.setDirty(true, true); return editor.id; }""", [saved["id"]])
+    connected = camera_move()
+    assert ["easing_curve", "CURVE", False, True] in connected["inputs"]
+    assert connected["widgets"] == loaded["widgets"]
+    page.screenshot(path=str(artifacts / "camera_move_with_curve.png"))
+    prompt = page.evaluate("async () => (await app.graphToPrompt()).output")
+    inputs = prompt[str(saved["id"])]["inputs"]
+    assert inputs["easing_curve"] == [str(curve), 0]
+    assert {name: inputs[name] for name in names} == dict(zip(names, saved["widgets_values"]))
+    assert prompt[str(curve)]["class_type"] == "CurveEditor"
+
+
+def test_a_link_into_a_camera_move_widget_saved_before_the_curve_socket_stays_on_its_widget(page, server):
+    """The newer frontend puts plain sockets before widget sockets, so the curve socket comes second: a workflow
+    saved before it existed, with a link into `frames` (slot 7 then), still feeds `frames`."""
+    spec = server.get("/object_info/DragAnythingCameraMove")["DragAnythingCameraMove"]
+    if "easing_curve" not in spec["input"].get("optional", {}):
+        pytest.skip("this ComfyUI has no CURVE type (0.8.0): Camera Move has no easing_curve")
+    names = template_widget_names()["DragAnythingCameraMove"]
+    # As frontend 1.49.6 saved it with the pack before easing_curve (trimmed to what loading reads).
+    widget_sockets = [{"name": name, "type": kind, "widget": {"name": name}, "link": 1 if name == "frames" else None}
+                      for name, kind in zip(names, ["FLOAT"] * 6 + ["INT", "COMBO"])]
+    workflow = {
+        "last_node_id": 2, "last_link_id": 1, "version": 0.4, "config": {}, "extra": {}, "groups": [],
+        "links": [[1, 2, 0, 1, 7, "INT"]],
+        "nodes": [
+            {"id": 1, "type": "DragAnythingCameraMove", "pos": [400, 100], "size": [320, 260], "flags": {},
+             "order": 1, "mode": 0, "properties": {},
+             "inputs": [{"name": "trajectories", "type": "DRAGANYTHING_TRAJECTORIES", "link": None}, *widget_sockets],
+             "outputs": [{"name": "trajectories", "type": "DRAGANYTHING_TRAJECTORIES", "links": []}],
+             "widgets_values": [1.7, 0, 0, 0, 0.5, 0.5, 14, "ease_in"]},
+            {"id": 2, "type": "PrimitiveInt", "pos": [50, 100], "size": [270, 82], "flags": {}, "order": 0,
+             "mode": 0, "properties": {}, "inputs": [],
+             "outputs": [{"name": "INT", "type": "INT", "links": [1]}], "widgets_values": [33, "fixed"]},
+        ],
+    }
+    page.evaluate("async (workflow) => await app.loadGraphData(workflow)", workflow)
+    inputs = page.evaluate("() => app.graph.getNodeById(1).inputs.map((i) => [i.name, i.link != null])")
+    assert {name for name, _ in inputs} == {"trajectories", "easing_curve", *names}
+    assert [name for name, linked in inputs if linked] == ["frames"]
+    prompt = page.evaluate("async () => (await app.graphToPrompt()).output")
+    assert prompt["1"]["inputs"] == {**dict(zip(names, [1.7, 0, 0, 0, 0.5, 0.5, 14, "ease_in"])), "frames": ["2", 0]}

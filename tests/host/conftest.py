@@ -408,3 +408,19 @@ class InProcessHost:
 @pytest.fixture(scope="session")
 def host(comfyui_dir) -> InProcessHost:
     return InProcessHost(comfyui_dir)
+
+
+# Inputs only a host with the type they take declares (ComfyUI 0.8.0 has no CURVE); the locales and help pages
+# name them on every host, after the inputs every host has.
+NEWER_HOST_INPUTS = {"DragAnythingCameraMove": ("easing_curve",)}
+
+
+@pytest.fixture(scope="session")
+def documented_inputs():
+    """documented_inputs(node_id, schema): the input ids the node's texts list, in order, on this host."""
+
+    def input_ids(node_id: str, schema) -> list[str]:
+        declared = [node_input.id for node_input in schema.inputs]
+        return declared + [name for name in NEWER_HOST_INPUTS.get(node_id, ()) if name not in declared]
+
+    return input_ids

@@ -1,8 +1,10 @@
 """The motion nodes in a real host: Entity Tracks feeding core's Wan-Move nodes (conditioning built with a small
 random Wan 2.1 VAE, one sampling step of a small random Wan 2.1 image-to-video model, the visualizer), Camera
-Move, Trajectories From Video (in-process and on the server), the editor's camera and easing routes, bad input."""
+Move (paced by core's Curve Editor where the host has one), Trajectories From Video (in-process and on the server),
+the editor's camera and easing routes, bad input."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -304,3 +306,117 @@ def test_entity_tracks_errors_reach_the_user_on_the_server(server):
             in server.error_message(entry))
     entry = server.run(prompt(160, 96))
     assert entry["status"]["status_str"] == "success", server.error_message(entry)
+
+
+# ------------------------------------------------------------------------------- Camera Move paced by a curve
+
+PAN_X = 200.0
+STEEP_LATE = [[0.0, 0.0], [0.6, 0.05], [1.0, 1.0]]  # slow for most of the move, then fast
+
+
+def skip_without_curves(server):
+    node = server.get("/object_info/DragAnythingCameraMove")["DragAnythingCameraMove"]
+    if "easing_curve" not in node["input"].get("optional", {}):
+        pytest.skip("this ComfyUI has no CURVE type and no Curve Editor (0.8.0): Camera Move has no easing_curve")
+
+
+def printed_tensor(text: str, key: str) -> np.ndarray:
+    """The numbers of one tensor in Preview as Text's print of a dict of tensors."""
+    body = text.split(f"'{key}': tensor(", 1)[1].split(")", 1)[0]
+    return np.array([float(number) for number in re.findall(r"-?\d+(?:\.\d*)?(?:e[+-]?\d+)?", body)])
+
+
+def run_pan(server, easing_curve, easing: str = "linear") -> dict:
+    """Runs Trajectories (one held background) -> Camera Move (a pan of PAN_X pixels, `easing_curve` a Curve Editor
+    node to connect, a value to give, or None) -> Entity Tracks -> Preview as Text; returns the /history entry."""
+    trajectories = scene([{"id": "background", "points": [[288, 160]], "anchor": True}])
+    prompt = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": IMAGE}},
+        "2": {"class_type": "SolidMask", "inputs": {"value": 1.0, "width": 576, "height": 320}},
+        "3": {"class_type": "DragAnythingTrajectories",
+              "inputs": {"trajectories": trajectories, "tracks_frames": LENGTH, "image": ["1", 0],
+                         "masks": ["2", 0]}},
+        "5": {"class_type": "DragAnythingCameraMove",
+              "inputs": {"trajectories": ["3", 0], "zoom": 1.0, "orbit": 0.0, "pan_x": PAN_X, "pan_y": 0.0,
+                         "centre_x": 0.5, "centre_y": 0.5, "frames": LENGTH, "easing": easing}},
+        "6": {"class_type": "DragAnythingEntityTracks",
+              "inputs": {"trajectories": ["5", 0], "masks": ["3", 1], "width": 576, "height": 320,
+                         "length": LENGTH, "points_per_entity": 4, "resampling": "pchip",
+                         "framing": "center_crop"}},
+        "7": {"class_type": "PreviewAny", "inputs": {"source": ["6", 0]}},
+    }
+    if isinstance(easing_curve, dict) and "class_type" in easing_curve:
+        prompt["4"] = easing_curve
+        prompt["5"]["inputs"]["easing_curve"] = ["4", 0]
+    elif easing_curve is not None:
+        prompt["5"]["inputs"]["easing_curve"] = easing_curve
+    return server.run(prompt)
+
+
+def panned_pace(server, easing_curve, easing: str = "linear") -> np.ndarray:
+    """How far along the pan of `run_pan` the tracks are in each frame, 0 to 1."""
+    entry = run_pan(server, easing_curve, easing)
+    assert entry["status"]["status_str"] == "success", server.error_message(entry)
+    path = printed_tensor(entry["outputs"]["7"]["text"][0], "track_path").reshape(LENGTH, 4, 2)
+    moved = path - path[:1]
+    assert np.allclose(moved[..., 1], 0, atol=0.02) and np.allclose(moved[..., 0], moved[:, :1, 0], atol=0.02)
+    return moved[:, 0, 0] / PAN_X
+
+
+def curve_editor(points, interpolation: str = "monotone_cubic") -> dict:
+    return {"class_type": "CurveEditor", "inputs": {"curve": {"points": points, "interpolation": interpolation}}}
+
+
+@pytest.mark.parametrize("interpolation", ["monotone_cubic", "linear"])
+def test_a_curve_editor_sets_the_camera_moves_pace_on_the_server(server, host, interpolation):
+    """Curve Editor -> Camera Move: the tracks are where the curve, as the host evaluates it, puts the pan in every
+    frame; not where the easing preset, linear time or the library's own PCHIP through the same points would."""
+    skip_without_curves(server)
+    from comfy_api.input import CurveInput
+
+    easing = host.module("draganything.trajectory.easing")
+    times = np.linspace(0.0, 1.0, LENGTH)
+    drawn = CurveInput.from_raw({"points": STEEP_LATE, "interpolation": interpolation})
+    pace = panned_pace(server, curve_editor(STEEP_LATE, interpolation), easing="ease_out")
+
+    assert np.allclose(pace, drawn.interp_array(times), atol=2e-4), (pace, drawn.interp_array(times))
+    library_pace = easing.ease(easing.sampled_easing("easing_curve", drawn.points, drawn.interp_array), times)
+    assert np.allclose(pace, library_pace, atol=2e-4)
+    assert np.abs(pace - times).max() > 0.5  # a strongly eased move, far from linear time
+    assert np.abs(pace - easing.ease("ease_out", times)).max() > 0.5  # the curve replaced the preset
+    pchip_of_points = easing.ease(easing.easing_value("e", STEEP_LATE), times)
+    assert np.abs(pace - pchip_of_points).max() > 0.03
+    # Without the curve, the preset sets the pace, as before.
+    assert np.allclose(panned_pace(server, None, easing="ease_out"), easing.ease("ease_out", times), atol=2e-4)
+
+
+def test_a_raw_curve_in_an_api_prompt_sets_the_pace(server, host):
+    skip_without_curves(server)
+    raw = {"points": STEEP_LATE, "interpolation": "linear"}
+    pace = panned_pace(server, raw)
+    knots = np.array(STEEP_LATE)
+    assert np.allclose(pace, np.interp(np.linspace(0.0, 1.0, LENGTH), knots[:, 0], knots[:, 1]), atol=2e-4)
+
+
+BAD_CURVES = [
+    (curve_editor([[0, 0], [0.5, 0.8], [0.7, 0.3], [1, 1]]),
+     "easing_curve: its easing curve runs backwards (point 2: progress 0.3 after 0.8)"),
+    (curve_editor([[0, 0.2], [1, 1]], "linear"),
+     "easing_curve: its easing curve starts at 0, 0.2 and ends at 1, 1; it must run from [0, 0] to [1, 1]"),
+    (curve_editor([[0, 0], [0.5, 0.2], [0.5, 0.6], [1, 1]]),
+     "easing_curve: its easing curve's t values are not strictly increasing (point 2: t = 0.5)"),
+    ({"pts": [[0, 0], [1, 1]]}, "easing_curve: {'pts': [[0, 0], [1, 1]]} is not a curve (KeyError('points'))"),
+]
+
+
+@pytest.mark.parametrize("curve, message", BAD_CURVES, ids=["runs back", "off the origin", "two at one time",
+                                                            "not a curve"])
+def test_a_curve_that_is_no_easing_stops_the_run_with_a_clear_error(server, curve, message):
+    skip_without_curves(server)
+    entry = run_pan(server, curve)
+    assert entry["status"]["status_str"] == "error"
+    shown = server.error_message(entry)  # what the frontend's error dialog shows
+    assert shown.startswith(message), shown
+    assert "Draw the curve from (0, 0) to (1, 1)" in shown or "Connect the CURVE output of a Curve Editor" in shown
+    # The server is still serving: a good curve runs next.
+    assert panned_pace(server, curve_editor(STEEP_LATE))[-1] == pytest.approx(1.0, abs=2e-4)

@@ -1,5 +1,7 @@
 """The pack loads in a real ComfyUI and its nodes are listed with their inputs."""
 
+import json
+
 import pytest
 
 pytestmark = pytest.mark.host
@@ -39,6 +41,8 @@ ADVANCED_INPUTS = {
     "DragAnythingVisualizeTrajectories": {"framing", "resampling"},
     "DragAnythingEntityTracks": {"points_per_entity", "resampling", "framing"},
 }
+# Inputs only a host with the CURVE type (a Curve Editor node's output; ComfyUI 0.8.0 has neither) declares.
+CURVE_INPUTS = {"DragAnythingCameraMove": {"easing_curve"}}
 # Ids an older, abandoned pack registers; a duplicate id silently replaces a node, so none may be used here.
 FORBIDDEN_IDS = {"DragAnythingLoader", "DragAnythingRun", "DragAnythingPipelineRun", "DragAnythingRunRandom",
                  "DragAnythingPipelineRunRandom"}
@@ -57,6 +61,11 @@ def test_trajectories_input_is_a_string_widget_named_trajectories(server):
     assert kind == "STRING" and options["multiline"] is True
 
 
+def host_has_curves(info: dict) -> bool:
+    """Read from the host's own core node: a Curve Editor whose output is a CURVE."""
+    return info.get("CurveEditor", {}).get("output") == ["CURVE"]
+
+
 def test_object_info_lists_every_node_with_inputs(server):
     info = server.get("/object_info")
     ours = {name for name, node in info.items() if node["python_module"].endswith("ComfyUI-DragAnything")}
@@ -65,7 +74,7 @@ def test_object_info_lists_every_node_with_inputs(server):
     for name, inputs in EXPECTED_NODES.items():
         node = info[name]
         declared = set(node["input"].get("required", {})) | set(node["input"].get("optional", {}))
-        assert declared == inputs, name
+        assert declared == inputs | (CURVE_INPUTS.get(name, set()) if host_has_curves(info) else set()), name
         assert node["category"].startswith("DragAnything")
         assert node["display_name"]
 
@@ -101,3 +110,23 @@ def test_search_aliases_and_advanced_inputs_exactly_where_the_host_supports_them
             assert "search_aliases" not in node, name
         advanced = {input_name for input_name, options in input_options(node).items() if "advanced" in options}
         assert advanced == (ADVANCED_INPUTS.get(name, set()) if host_has_advanced else set()), name
+
+
+CAMERA_MOVE_WIDGETS = ["zoom", "orbit", "pan_x", "pan_y", "centre_x", "centre_y", "frames", "easing"]
+
+
+def test_camera_move_takes_a_curve_socket_exactly_where_the_host_has_curves(server):
+    """On a host with Curve Editor (0.33.0), Camera Move has one more input, optional and last: a CURVE socket
+    (forceInput: the frontend gives it no widget, so saved widgets_values keep their positions). On a host without
+    (0.8.0) the node's definition has no trace of it: no optional section, the inputs in their old order."""
+    info = server.get("/object_info")
+    node = info["DragAnythingCameraMove"]
+    assert node["input_order"]["required"] == ["trajectories", *CAMERA_MOVE_WIDGETS]
+    if host_has_curves(info):
+        assert node["input_order"]["optional"] == ["easing_curve"]
+        kind, options = node["input"]["optional"]["easing_curve"]
+        assert kind == "CURVE" and options["forceInput"] is True and "replaces easing" in options["tooltip"]
+        assert set(node["input_order"]) == {"required", "optional"}
+    else:
+        assert "optional" not in node["input"] and set(node["input_order"]) == {"required"}
+        assert "curve" not in json.dumps(node).lower()

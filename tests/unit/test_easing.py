@@ -14,9 +14,12 @@ from draganything.trajectory import (
     FORMAT_NAME,
     Entity,
     Trajectories,
+    apply_camera_move,
+    CameraMove,
     ease,
     parse_trajectories,
     resample_track,
+    sampled_easing,
     to_document,
     to_json,
 )
@@ -47,6 +50,83 @@ def test_custom_curve_passes_through_its_points_and_never_runs_backwards():
     assert np.allclose(ease(curve, np.linspace(0.2, 0.5, 7)), 0.6)
     # Two control points are the straight line.
     assert np.allclose(ease(Entity("e", [[0, 0]], easing=[[0, 0], [1, 1]]).easing, T), T)
+
+
+# ------------------------------------------------------------------------------ curves of another interpolation
+
+DENSE = np.linspace(0.0, 1.0, 100_001)
+
+
+def test_a_piecewise_linear_curve_is_followed_exactly_corners_and_all():
+    points = [[0, 0], [0.5, 0.1], [0.8, 0.1], [1, 1]]
+    knots = np.array(points, dtype=float)
+
+    def straight_pieces(t):
+        return np.interp(t, knots[:, 0], knots[:, 1])
+
+    curve = sampled_easing("curve", points, straight_pieces)
+    eased = ease(curve, DENSE)
+    away_from_corners = np.abs(DENSE[:, None] - knots[None, :, 0]).min(axis=1) > 1e-6
+    assert np.abs(eased - straight_pieces(DENSE))[away_from_corners].max() < 1e-12
+    # The library's own reading of the same points (PCHIP) is a smooth curve, measurably not this one.
+    assert np.abs(ease(Entity("e", [[0, 0]], easing=points).easing, DENSE) - straight_pieces(DENSE)).max() > 0.02
+    assert np.allclose(ease(curve, [0.25, 0.5, 0.65, 0.9]), [0.05, 0.1, 0.1, 0.55])
+
+
+def test_a_smooth_monotone_curve_of_other_slopes_is_followed_closely():
+    from scipy.interpolate import CubicHermiteSpline
+
+    points = [[0, 0], [0.25, 0.02], [0.3, 0.7], [0.6, 0.75], [1, 1]]
+    knots = np.array(points, dtype=float)
+    # Another monotone cubic through the same points: level at every control point (a smoothstep per piece),
+    # where the library's PCHIP would keep moving.
+    other = CubicHermiteSpline(knots[:, 0], knots[:, 1], np.zeros(len(knots)))
+    curve = sampled_easing("curve", points, other)
+    assert np.abs(ease(curve, DENSE) - other(DENSE)).max() < 5e-5
+    assert np.abs(ease(Entity("e", [[0, 0]], easing=points).easing, DENSE) - other(DENSE)).max() > 0.02
+    assert (np.diff(ease(curve, DENSE)) >= 0).all()
+
+
+def test_a_flat_stretch_with_rounding_noise_still_reads_as_a_pause():
+    points = [[0, 0], [0.4, 0.5], [0.7, 0.5], [1, 1]]
+    knots = np.array(points, dtype=float)
+
+    def noisy(t):  # an ulp up and down on the flat stretch, as float arithmetic of a cubic gives
+        return np.interp(t, knots[:, 0], knots[:, 1]) + np.where((t > 0.4) & (t < 0.7),
+                                                                 np.sin(t * 1e4) * 1e-16, 0.0)
+
+    curve = sampled_easing("curve", points, noisy)
+    assert np.allclose(ease(curve, np.linspace(0.41, 0.69, 9)), 0.5)
+
+
+BAD_DRAWN_CURVES = [
+    ("runs backwards", [[0, 0], [0.5, 0.8], [0.7, 0.3], [1, 1]], "runs backwards (point 2: progress 0.3 after 0.8)"),
+    ("starts above the origin", [[0, 0.2], [1, 1]], "starts at 0, 0.2 and ends at 1, 1"),
+    ("ends early", [[0, 0], [0.9, 1]], "ends at 0.9, 1"),
+    ("two points at one time", [[0, 0], [0.5, 0.2], [0.5, 0.6], [1, 1]], "not strictly increasing (point 2"),
+    ("one point", [[0, 0]], "not a list of [t, progress] pairs"),
+    ("a preset name", "ease_in", "not a curve's control points"),
+]
+
+
+@pytest.mark.parametrize("case, points, problem", BAD_DRAWN_CURVES, ids=[case[0] for case in BAD_DRAWN_CURVES])
+def test_a_drawn_curve_that_is_no_easing_is_refused_by_its_own_points(case, points, problem):
+    def never_called(t):
+        raise AssertionError("the curve was sampled before its points were checked")
+
+    with pytest.raises(DragAnythingError) as error:
+        sampled_easing("easing_curve", points, never_called)
+    assert str(error.value).startswith("easing_curve: ") and problem in error.value.problem
+    assert "Draw the curve from (0, 0) to (1, 1)" in error.value.fix
+
+
+def test_a_camera_move_paced_by_a_sampled_curve_follows_it():
+    knots = np.array([[0, 0], [0.6, 0.05], [1, 1]], dtype=float)
+    pace = sampled_easing("easing_curve", knots.tolist(), lambda t: np.interp(t, knots[:, 0], knots[:, 1]))
+    held = Trajectories([Entity("sky", [[10, 20]], anchor=True)], 200, 100)
+    moved = apply_camera_move(held, CameraMove(pan=(100.0, 0.0)), 11, easing=pace)
+    x = moved.motion(11, "pchip").points[0, :, 0]
+    assert np.allclose(x, 10 + 100 * np.interp(np.linspace(0, 1, 11), knots[:, 0], knots[:, 1]), atol=1e-9)
 
 
 # ------------------------------------------------------------------------------------------- resampling

@@ -1,6 +1,6 @@
 """Motion from a video: the weight-free entity tracker against the synthetic sprite videos' ground truth, scale and
 rotation from a zooming, turning video, entities that leave the frame, reading videos, scaling to another first
-frame, and bad input."""
+frame, the `track` command (masks from files or from clicks), and bad input."""
 
 import cv2
 import numpy as np
@@ -217,3 +217,131 @@ def test_cli_track_bad_input_is_one_paragraph(video_folder, capsys):
         err = capsys.readouterr().err
         assert status == cli.EXIT_BAD_INPUT, (extra, err)
         assert err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1, err
+
+
+# A clip whose four sprites all move (one held in the world while the camera pans) and come apart cleanly under
+# GrabCut, so a click on each selects exactly that sprite.
+CLICKED_SEED = 1010
+
+
+@pytest.fixture(scope="module")
+def clicked_video(tmp_path_factory):
+    """A synthetic clip as a folder of frames, and one click per sprite: a pixel well inside it, as far from its
+    ground-truth centre as that allows (the track must start from the entity, not from where it was clicked)."""
+    clip = generate_clip(CLICKED_SEED)
+    folder = tmp_path_factory.mktemp("clicked") / "video"
+    folder.mkdir()
+    for index, frame in enumerate(clip.frames):
+        Image.fromarray(frame).save(folder / f"{index}.png")
+    clicks = []
+    for row in range(1, len(clip.ids)):
+        inside = cv2.erode((clip.panoptic[0] == clip.ids[row]).astype(np.uint8), np.ones((5, 5), np.uint8))
+        ys, xs = np.nonzero(inside)
+        far = np.argmax(np.hypot(xs - clip.tracks[row, 0, 0], ys - clip.tracks[row, 0, 1]))
+        clicks.append((int(xs[far]), int(ys[far])))
+    return folder, clip, clicks
+
+
+def click_args(*clicks):
+    return [part for x, y in clicks for part in ("--click", f"{x},{y}")]
+
+
+def test_cli_track_from_clicks_follows_the_clicked_sprites(clicked_video, tmp_path, capsys):
+    from draganything import cli
+
+    video, clip, clicks = clicked_video
+    order = [3, 1, 4, 2]  # sprite rows, clicked out of order: entity k must be the k-th sprite clicked
+    status = cli.main(["track", "--video", str(video), *click_args(*(clicks[row - 1] for row in order)),
+                       "--out", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert status == cli.EXIT_OK, err
+    assert "4 entities over 14 frames of a 128x128 video" in out
+    x, y = clicks[2]
+    assert "  1: seen in 14/14 frames" in out and f"mask from the click ({x}, {y}) by GrabCut" in out
+    tracked = parse_trajectories((tmp_path / "trajectories.json").read_text())
+    assert [entity.id for entity in tracked] == ["1", "2", "3", "4"]
+    assert [entity.clicks for entity in tracked] == [[Click(*clicks[row - 1])] for row in order]
+    saved = np.load(tmp_path / "tracks.npz")
+    assert saved["track_path"].shape == (14, 4, 2) and saved["track_visibility"].all()
+    # Every frame of each entity within 1.5 px of its sprite's ground-truth centre (measured: at most 0.72 px,
+    # the half pixel between the tracker's pixel centres and the ground truth's pixel corners); sprites are at
+    # least 25 px apart, the clicks about 10 px from their centres.
+    truth = clip.tracks[order].transpose(1, 0, 2)
+    assert np.linalg.norm(saved["track_path"] - truth, axis=-1).max() < 1.5
+    assert np.allclose(np.stack([entity.points for entity in tracked], axis=1), saved["track_path"], atol=1e-3)
+
+
+def test_cli_track_entities_take_their_masks_from_clicks(clicked_video, tmp_path, capsys):
+    from draganything import cli
+
+    video, clip, clicks = clicked_video
+    # The file's own clicks point at nothing in particular: the masks come from --click, one per entity in order.
+    entities = Trajectories([Entity("wheel", [clip.tracks[4, 0]], label="pentagon", clicks=[Click(1, 1)]),
+                             Entity("box", [clip.tracks[2, 0]], label="rectangle", clicks=[Click(1, 1)])], 128, 128)
+    (tmp_path / "entities.json").write_text(to_json(entities))
+    status = cli.main(["track", "--video", str(video), "--entities", str(tmp_path / "entities.json"),
+                       *click_args(clicks[3], clicks[1]), "--frames", "10", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert status == cli.EXIT_OK, err
+    tracked = parse_trajectories((tmp_path / "out" / "trajectories.json").read_text())
+    assert [(entity.id, entity.label) for entity in tracked] == [("wheel", "pentagon"), ("box", "rectangle")]
+    assert [entity.clicks for entity in tracked] == [[Click(*clicks[3])], [Click(*clicks[1])]]
+    points = np.stack([entity.points for entity in tracked])
+    assert np.linalg.norm(points - clip.tracks[[4, 2], :10], axis=-1).max() < 1.5
+
+
+def test_cli_track_bad_clicks_are_one_paragraph(clicked_video, tmp_path, capsys):
+    from draganything import cli
+
+    video, clip, clicks = clicked_video
+    two = Trajectories([Entity("a", [clip.tracks[1, 0]]), Entity("b", [clip.tracks[2, 0]])], 128, 128)
+    (tmp_path / "two.json").write_text(to_json(two))
+    cases = [
+        (click_args(*clicks) + ["--masks", str(tmp_path / "m.png")], "--click: it does not go with --masks"),
+        (["--entities", str(tmp_path / "two.json"), *click_args(clicks[0])],
+         "--click: 1 click(s) for 2 entities (a, b). Give one --click X,Y per entity, on the entity, in the "
+         "--entities file's order"),
+        (click_args(clicks[0], (128, 5)), "--click: (128, 5) lies outside the 128x128 first frame"),
+        (["--click=-1,5"], "--click: (-1, 5) lies outside"),
+        (["--sam", str(tmp_path / "sam_vit_b_01ec64.pth")], "--sam: it segments the --click masks, and no --click"),
+        (click_args(clicks[0]) + ["--sam", str(tmp_path / "missing.pth")], "--sam: there is no file at"),
+    ]
+    for extra, message in cases:
+        status = cli.main(["track", "--video", str(video), *extra, "--out", str(tmp_path / "bad")])
+        err = capsys.readouterr().err
+        assert status == cli.EXIT_BAD_INPUT, (extra, err)
+        assert err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "bad" / "trajectories.json").exists()
+
+
+@pytest.mark.slow
+def test_cli_track_from_clicks_with_sam(clicked_video, tmp_path, capsys):
+    import torch
+    from segment_anything import sam_model_registry
+
+    from draganything import cli
+
+    video, _, clicks = clicked_video
+    torch.manual_seed(0)
+    sam = sam_model_registry["vit_b"]()
+    torch.save(sam.state_dict(), tmp_path / "sam_vit_b_random.pth")
+    argv = ["track", "--video", str(video), *click_args(*clicks[:2]), "--frames", "4"]
+    status = cli.main([*argv, "--sam", str(tmp_path / "sam_vit_b_random.pth"), "--out", str(tmp_path / "out")])
+    out, err = capsys.readouterr()
+    # Random weights make arbitrary masks; what matters here is that SAM made them from the clicks.
+    assert status == cli.EXIT_OK, err
+    x, y = clicks[1]
+    assert f"mask from the click ({x}, {y}) by SAM vit_b" in out
+    assert (tmp_path / "out" / "trajectories.json").is_file()
+    # A decoder whose mask heads read nothing (zero hypernetwork outputs: every mask logit is 0, below SAM's
+    # threshold) finds no entity at the click: refused, naming the click.
+    with torch.no_grad():
+        for head in sam.mask_decoder.output_hypernetworks_mlps:
+            head.layers[-1].weight.zero_()
+            head.layers[-1].bias.zero_()
+    torch.save(sam.state_dict(), tmp_path / "sam_vit_b_blind.pth")
+    status = cli.main([*argv, "--sam", str(tmp_path / "sam_vit_b_blind.pth"), "--out", str(tmp_path / "blind")])
+    err = capsys.readouterr().err
+    assert status == cli.EXIT_BAD_INPUT
+    x, y = clicks[0]
+    assert err.startswith(f"error: --click: SAM vit_b found no entity at ({x}, {y}): the mask is empty")
