@@ -266,7 +266,19 @@ class GraphPage:
         trajectories = self.add_node("DragAnythingTrajectories", (420, 30))
         self.connect(load, 0, trajectories, "image")
         self.wait_editor(trajectories, "e.state.image?.source === 'connected'")
+        self.wait_still(trajectories)
         return load, trajectories
+
+    def wait_still(self, node_id: int, quiet_ms: int = 400) -> None:
+        """Wait until the editor's canvas has stayed at one place and size for `quiet_ms`: newer frontends lay a
+        new node's DOM widgets out over several frames, and a click before that lands beside the editor."""
+        self.page.wait_for_function(
+            """([id, quiet]) => { const e = app.graph.getNodeById(id)?.draganythingEditor; if (!e) return false;
+               const r = e.canvas.getBoundingClientRect(); const key = [r.left, r.top, r.width, r.height].join();
+               const seen = (window.__daStill ??= {}); const now = performance.now();
+               if (seen[id]?.key !== key) { seen[id] = { key, since: now }; return false; }
+               return r.width > 0 && now - seen[id].since >= quiet; }""",
+            arg=[node_id, quiet_ms], polling=100, timeout=30_000)
 
     def graph_to_prompt(self) -> dict:
         return self.page.evaluate("async () => (await app.graphToPrompt()).output")

@@ -24,6 +24,7 @@ HIDDEN_GREY = "#8b8b8b"  # the ring of an entity the model does not see at the s
 def draw_fish(graph, node) -> None:
     graph.click_image(node, *FISH)
     graph.drag_image(node, FISH_PATH)
+    graph.shot("fish_drawn")
     graph.wait_masks(node, 1)
     graph.settled(node)
 
