@@ -10,13 +10,16 @@ Screenshots are kept in artifacts/browser/ (git-ignored).
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import os
 import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 ARTIFACTS_DIR = Path(os.environ.get("DRAGANYTHING_ARTIFACTS", PROJECT_DIR / "artifacts" / "browser"))
@@ -263,10 +266,62 @@ class GraphPage:
         trajectories = self.add_node("DragAnythingTrajectories", (420, 30))
         self.connect(load, 0, trajectories, "image")
         self.wait_editor(trajectories, "e.state.image?.source === 'connected'")
+        self.wait_still(trajectories)
         return load, trajectories
+
+    def wait_still(self, node_id: int, quiet_ms: int = 400) -> None:
+        """Wait until the editor's canvas has stayed at one place and size for `quiet_ms`: newer frontends lay a
+        new node's DOM widgets out over several frames, and a click before that lands beside the editor."""
+        self.page.wait_for_function(
+            """([id, quiet]) => { const e = app.graph.getNodeById(id)?.draganythingEditor; if (!e) return false;
+               const r = e.canvas.getBoundingClientRect(); const key = [r.left, r.top, r.width, r.height].join();
+               const seen = (window.__daStill ??= {}); const now = performance.now();
+               if (seen[id]?.key !== key) { seen[id] = { key, since: now }; return false; }
+               return r.width > 0 && now - seen[id].since >= quiet; }""",
+            arg=[node_id, quiet_ms], polling=100, timeout=30_000)
 
     def graph_to_prompt(self) -> dict:
         return self.page.evaluate("async () => (await app.graphToPrompt()).output")
+
+    # ------------------------------------------------------------------ what the user sees, as pixels
+    # Checked on screenshots: the page as Chromium drew it, at device scale 1.
+
+    def screenshot(self, box: dict) -> np.ndarray:
+        """The page inside `box` ({x, y, width, height} in page pixels) as an RGB array."""
+        clip = {key: float(box[key]) for key in ("x", "y", "width", "height")}
+        return np.asarray(Image.open(io.BytesIO(self.page.screenshot(clip=clip))).convert("RGB")).astype(np.float64)
+
+    def canvas_box(self, node_id: int) -> dict:
+        return self.page.evaluate(
+            "(id) => { const r = app.graph.getNodeById(id).draganythingEditor.canvas.getBoundingClientRect();"
+            " return {x: r.left, y: r.top, width: r.width, height: r.height}; }", node_id)
+
+    def settled(self, node_id: int) -> None:
+        """Every answer the editor asked for has arrived (preview, Gaussian, masks, a camera move)."""
+        self.wait_editor(node_id, "!e.state.pending && !e.state.cameraRequest"
+                                  " && (!e.state.requests.preview || e.state.preview?.key === e.state.requests.preview.key)"
+                                  " && (!e.state.requests.gaussian || e.state.gaussian?.key === e.state.requests.gaussian.key)"
+                                  " && e.state.doc.entities.every((x) => e.state.masks[x.id]?.element || e.state.masks[x.id]?.error)")
+        self.page.wait_for_timeout(200)  # the canvas draws on the next animation frame
+
+    @staticmethod
+    def ring(shot: np.ndarray, centre: tuple[float, float], radius: float, colour: str, skip=()) -> np.ndarray:
+        """Along the circle of `radius` around `centre` (canvas screenshot pixels), one sample per pixel of arc:
+        whether a pixel of `colour` is there (within a pixel radially). Angles in `skip` ((from, to) in degrees,
+        y pointing down) are left out: the handle, the caption."""
+        target = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)], dtype=np.float64)
+        hits = []
+        for angle in np.linspace(0, 2 * np.pi, int(2 * np.pi * radius), endpoint=False):
+            degrees = np.degrees(angle)
+            if any(low <= degrees <= high for low, high in skip):
+                continue
+            found = False
+            for r in (radius - 1, radius, radius + 1):
+                x, y = int(round(centre[0] + r * np.cos(angle))), int(round(centre[1] + r * np.sin(angle)))
+                if 0 <= y < shot.shape[0] and 0 <= x < shot.shape[1] and np.abs(shot[y, x] - target).max() < 90:
+                    found = True
+            hits.append(found)
+        return np.array(hits)
 
 
 @pytest.fixture

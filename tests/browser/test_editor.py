@@ -6,7 +6,6 @@ The first frame is the official demo's two goldfish (1124x668): fish one around 
 
 from __future__ import annotations
 
-import io
 import json
 from itertools import pairwise
 
@@ -317,7 +316,7 @@ def test_entity_rows_rename_reorder_hold_and_delete(graph):
     graph.shot("rows_edited")
 
     # Selecting rows redraws the list and the canvas and asks the server for nothing.
-    settled(graph, node)
+    graph.settled(node)
     asked = []
     graph.page.on("request", lambda request: asked.append(request.url) if "/draganything/" in request.url else None)
     for row in ("da-row-3", "da-row-2", "da-row-3"):
@@ -392,31 +391,11 @@ def plain_picture(server, name: str, rgb: tuple[int, int, int]) -> str:
     return name
 
 
-def screenshot(graph, box: dict) -> np.ndarray:
-    """The page inside `box` ({x, y, width, height} in page pixels) as an RGB array."""
-    clip = {key: float(box[key]) for key in ("x", "y", "width", "height")}
-    return np.asarray(Image.open(io.BytesIO(graph.page.screenshot(clip=clip))).convert("RGB")).astype(np.float64)
-
-
 def luminance(pixels: np.ndarray) -> np.ndarray:
     """WCAG relative luminance of sRGB pixels."""
     c = pixels / 255.0
     linear = np.where(c <= 0.03928, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
     return linear @ np.array([0.2126, 0.7152, 0.0722])
-
-
-def canvas_box(graph, node) -> dict:
-    return graph.page.evaluate(
-        "(id) => { const r = app.graph.getNodeById(id).draganythingEditor.canvas.getBoundingClientRect();"
-        " return {x: r.left, y: r.top, width: r.width, height: r.height}; }", node)
-
-
-def settled(graph, node) -> None:
-    """Every answer the editor asked for has arrived (preview, Gaussian, masks)."""
-    graph.wait_editor(node, "!e.state.pending && (!e.state.requests.preview || e.state.preview?.key === e.state.requests.preview.key)"
-                            " && (!e.state.requests.gaussian || e.state.gaussian?.key === e.state.requests.gaussian.key)"
-                            " && e.state.doc.entities.every((x) => e.state.masks[x.id]?.element || e.state.masks[x.id]?.error)")
-    graph.page.wait_for_timeout(200)  # the canvas draws on the next animation frame
 
 
 def node_box(graph, node) -> dict:
@@ -435,11 +414,11 @@ def test_after_a_run_nothing_is_drawn_over_the_editor_or_below_the_node(graph, s
     preview = graph.add_node("PreviewAny", (1100, 500))
     graph.connect(node, 3, preview, "source")
     graph.page.mouse.click(900, 960)  # empty canvas: the editor loses the keyboard, nothing is selected
-    settled(graph, node)
+    graph.settled(node)
     outline = node_box(graph, node)
     editor_box = graph.page.locator("[data-testid=da-editor]").bounding_box()
     below = {"x": outline["x"], "y": outline["y"] + outline["height"] + 2, "width": outline["width"], "height": 280}
-    before_editor, before_below = screenshot(graph, editor_box), screenshot(graph, below)
+    before_editor, before_below = graph.screenshot(editor_box), graph.screenshot(below)
     graph.shot("before_the_run")
 
     prompt_id = graph.queue_prompt()
@@ -449,7 +428,7 @@ def test_after_a_run_nothing_is_drawn_over_the_editor_or_below_the_node(graph, s
     graph.page.wait_for_function(f"() => !!app.nodeOutputs['{node}']", timeout=20_000)
     graph.page.wait_for_timeout(2_000)
     graph.shot("after_the_run")
-    after_editor, after_below = screenshot(graph, editor_box), screenshot(graph, below)
+    after_editor, after_below = graph.screenshot(editor_box), graph.screenshot(below)
     assert np.abs(after_below - before_below).max() == 0, "something was drawn below the node after the run"
     changed = np.abs(after_editor - before_editor).max(axis=-1) > 0
     assert changed.mean() == 0, f"{changed.mean():.1%} of the editor changed after the run"
@@ -482,10 +461,10 @@ def test_a_frame_from_a_node_without_a_file_is_shown_after_a_run(graph, server):
     assert graph.editor(node, "e.state.masks['1'].error ?? null") is None
     assert graph.value(node) == json.dumps(value), "showing the frame does not change the value"
     # The canvas shows the inverted picture: the dark water of the bottom left corner is light here.
-    settled(graph, node)
+    graph.settled(node)
     graph.shot("executed_frame")
     x, y = graph.client_point(node, 60, 620)
-    corner = screenshot(graph, {"x": x - 3, "y": y - 3, "width": 6, "height": 6})
+    corner = graph.screenshot({"x": x - 3, "y": y - 3, "width": 6, "height": 6})
     assert corner.min() > 180, corner.reshape(-1, 3).min(axis=0)
 
 
@@ -507,7 +486,7 @@ def test_the_json_text_box_is_folded_and_stays_editable(graph):
     box.fill(json.dumps({"format": "draganything/trajectories", "version": 1, "width": 1124, "height": 668,
                          "entities": [{"id": "1", "label": "fish", "points": [list(FISH_ONE)]}]}))
     graph.wait_editor(node, "e.state.doc.entities.length === 1")
-    text = screenshot(graph, box.bounding_box())
+    text = graph.screenshot(box.bounding_box())
     assert text.std() > 10, "the value's text is drawn in the box"
     graph.page.click("[data-testid=da-json]")
     graph.page.wait_for_timeout(300)
@@ -546,14 +525,14 @@ def test_captions_read_on_any_picture_and_stay_inside_the_canvas(graph, server, 
     graph.page.click("[data-testid=da-json]")
     graph.wait_editor(node, "e.state.doc.entities.length === 7")
     graph.page.locator("[data-testid=da-keys]").press("g")  # the Gaussian off: only the captions and points
-    settled(graph, node)
+    graph.settled(node)
     graph.wait_editor(node, "e.state.preview.answer.colors.length === 7 && e.canvasView.captions.length === 7")
     graph.page.wait_for_timeout(300)
-    canvas = canvas_box(graph, node)
+    canvas = graph.canvas_box(node)
     captions = graph.editor(node, "e.canvasView.captions")
     colours = graph.editor(node, "e.state.preview.answer.colors")
     graph.shot(f"captions_on_{'black' if picture[0] == 0 else 'white'}")
-    shot = screenshot(graph, canvas)
+    shot = graph.screenshot(canvas)
     for caption, colour in zip(captions, colours):
         x0, y0 = int(caption["x"]), int(caption["y"])
         x1, y1 = int(np.ceil(caption["x"] + caption["width"])), int(np.ceil(caption["y"] + caption["height"]))
@@ -577,9 +556,9 @@ def test_radius_placeholders_show_whole_numbers_and_the_empty_state_is_said_once
     # No picture: the canvas says what to do, the status line stays empty.
     status = graph.page.locator("[data-testid=da-status]")
     assert status.inner_text() == ""
-    assert screenshot(graph, status.bounding_box()).std() < 1, "the status line is blank"
-    canvas = canvas_box(graph, node)
-    middle = screenshot(graph, {**canvas, "y": canvas["y"] + canvas["height"] / 2 - 12, "height": 24})
+    assert graph.screenshot(status.bounding_box()).std() < 1, "the status line is blank"
+    canvas = graph.canvas_box(node)
+    middle = graph.screenshot({**canvas, "y": canvas["y"] + canvas["height"] / 2 - 12, "height": 24})
     assert (np.abs(luminance(middle) - np.median(luminance(middle))) > 0.1).sum() > 200, "the canvas shows the hint"
 
     load = graph.add_node("LoadImage", (80, 80))
@@ -587,7 +566,7 @@ def test_radius_placeholders_show_whole_numbers_and_the_empty_state_is_said_once
     graph.connect(load, 0, node, "image")
     graph.wait_editor(node, "e.state.image?.source === 'connected'")
     graph.click_image(node, *FISH_ONE)
-    settled(graph, node)
+    graph.settled(node)
     radius = graph.editor(node, "e.state.preview.answer.radii?.[0] ?? e.state.masks['1'].radius")
     field = graph.page.locator("[data-testid=da-row-1] [data-testid=da-radius]")
     assert field.get_attribute("placeholder") == str(round(radius))
@@ -601,30 +580,11 @@ def test_radius_placeholders_show_whole_numbers_and_the_empty_state_is_said_once
             "(i) => { const c = document.createElement('canvas').getContext('2d'); const s = getComputedStyle(i);"
             " c.font = `${s.fontSize} ${s.fontFamily}`; return c.measureText(i.placeholder).width; }")
         box = locator.bounding_box()
-        pixels = screenshot(graph, {**box, "x": box["x"] + 2, "y": box["y"] + 2, "width": box["width"] - 4, "height": box["height"] - 4})
+        pixels = graph.screenshot({**box, "x": box["x"] + 2, "y": box["y"] + 2, "width": box["width"] - 4, "height": box["height"] - 4})
         ink = np.abs(luminance(pixels) - np.median(luminance(pixels))) > 0.05
         columns = np.nonzero(ink.any(axis=0))[0]
         drawn = columns.max() - columns.min() + 1
         assert drawn >= width - 2, f"'{placeholder}' is {width:.0f} px wide but only {drawn} px are drawn"
-
-
-def ring(shot: np.ndarray, centre: tuple[float, float], radius: float, colour: str, skip=()) -> np.ndarray:
-    """Along the circle of `radius` around `centre` (canvas screenshot pixels), one sample per pixel of arc:
-    whether a pixel of `colour` is there (within a pixel radially). Angles in `skip` ((from, to) in degrees,
-    y pointing down) are left out: the handle, the caption."""
-    target = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)], dtype=np.float64)
-    hits = []
-    for angle in np.linspace(0, 2 * np.pi, int(2 * np.pi * radius), endpoint=False):
-        degrees = np.degrees(angle)
-        if any(low <= degrees <= high for low, high in skip):
-            continue
-        found = False
-        for r in (radius - 1, radius, radius + 1):
-            x, y = int(round(centre[0] + r * np.cos(angle))), int(round(centre[1] + r * np.sin(angle)))
-            if 0 <= y < shot.shape[0] and 0 <= x < shot.shape[1] and np.abs(shot[y, x] - target).max() < 90:
-                found = True
-        hits.append(found)
-    return np.array(hits)
 
 
 def test_the_radius_drawn_is_the_one_the_server_gives(graph, server):
@@ -639,8 +599,8 @@ def test_the_radius_drawn_is_the_one_the_server_gives(graph, server):
     graph.wait_editor(node, "e.state.doc.entities.length === 1")
     graph.click_image(node, 562, 334)
     graph.page.locator("[data-testid=da-keys]").press("g")
-    settled(graph, node)
-    canvas = canvas_box(graph, node)
+    graph.settled(node)
+    canvas = graph.canvas_box(node)
     cx, cy = graph.editor(node, "e.toScreen([562, 334])")
     scale = graph.editor(node, "e.canvasView.layout().scale")
     colour = graph.editor(node, "e.state.preview.answer.colors[0]")
@@ -660,25 +620,25 @@ def test_the_radius_drawn_is_the_one_the_server_gives(graph, server):
     assert held, "the edit asks the server for the radius"
     graph.page.wait_for_timeout(300)
     graph.shot("provisional_radius")
-    provisional = ring(screenshot(graph, canvas), (cx, cy), 150 * scale, colour, skip)
+    provisional = graph.ring(graph.screenshot(canvas), (cx, cy), 150 * scale, colour, skip)
     assert 0.3 < provisional.mean() < 0.8, f"a dashed circle at the typed radius ({provisional.mean():.0%} inked)"
     assert np.count_nonzero(np.diff(provisional.astype(int))) > 20, "dashes, not a line"
 
     for route in held:
         route.continue_()
     graph.page.unroute("**/draganything/editor/preview")
-    settled(graph, node)
+    graph.settled(node)
     answer = graph.editor(node, "e.state.preview.answer")
     graph.shot("served_radius")
-    shot = screenshot(graph, canvas)
+    shot = graph.screenshot(canvas)
     served = (answer.get("radii") or [None])[0]
     if served is None:
         # A server from before the `radii` field: the typed radius stays provisional.
-        assert 0.3 < ring(shot, (cx, cy), 150 * scale, colour, skip).mean() < 0.8
+        assert 0.3 < graph.ring(shot, (cx, cy), 150 * scale, colour, skip).mean() < 0.8
         return
-    circle = ring(shot, (cx, cy), served * scale, colour, skip)
+    circle = graph.ring(shot, (cx, cy), served * scale, colour, skip)
     assert circle.mean() > 0.9, f"a solid circle at the server's radius {served} ({circle.mean():.0%} inked)"
     field_placeholder = graph.page.locator("[data-testid=da-row-1] [data-testid=da-radius]").input_value()
     assert field_placeholder == "150"
     if abs(served - 150) * scale > 4:
-        assert ring(shot, (cx, cy), 150 * scale, colour, skip).mean() < 0.3, "nothing drawn at the typed radius"
+        assert graph.ring(shot, (cx, cy), 150 * scale, colour, skip).mean() < 0.3, "nothing drawn at the typed radius"

@@ -211,7 +211,7 @@ describe("requests for the server", () => {
   test("nothing to ask while there are no entities", () => {
     const { store } = editor();
     store.update((s) => commands.setImage(s, FISH));
-    assert.deepEqual(store.state.requests, { preview: null, gaussian: null });
+    assert.deepEqual(store.state.requests, { preview: null, gaussian: null, camera: null });
   });
 
   test("the preview request sends what the graph says and leaves the rest to the server's defaults", () => {

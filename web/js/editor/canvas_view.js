@@ -2,12 +2,13 @@
 // and the Gaussian map the model receives at that frame. It draws the store's state, once per animation frame
 // however many updates came in between, and never changes the state or asks the server for anything.
 import { UNKNOWN_RADIUS_HANDLE_PX, captionBox, fitLayout, outlineColor, radiusHandlePoint, toScreen } from "./geometry.js";
-import { entityColor, entityRadius, entityTrack, frameSize } from "./store.js";
+import { entityColor, entityRadius, entityShownNow, entityTrack, frameSize } from "./store.js";
 
 const CAPTION_FONT = "12px sans-serif";
 const CAPTION_HEIGHT = 15;
 const OUTLINE_WIDTH = 3;
 const PLACEHOLDER_TEXT = "Connect a LoadImage, or drop / paste a picture here";
+const HIDDEN_COLOR = "#8b8b8b"; // an entity the model does not see at the current frame
 
 /** Where the radius handle of the entity at `index` is, in frame pixels. */
 export function radiusHandle(s, index, layout) {
@@ -90,7 +91,7 @@ export class CanvasView {
       tinted = { color, canvas };
       this.tinted.set(image, tinted);
     }
-    ctx.globalAlpha = entity.id === s.selection.entityId ? 0.45 : 0.3;
+    ctx.globalAlpha = !entityShownNow(s, index) ? 0.1 : entity.id === s.selection.entityId ? 0.45 : 0.3;
     ctx.drawImage(tinted.canvas, ...frame);
     ctx.globalAlpha = 1;
   }
@@ -175,23 +176,27 @@ export class CanvasView {
       ctx.lineWidth = 1;
       ctx.stroke();
     }
+    // Where the entity is at the current frame: a white ring, or a grey dashed one while it is hidden there.
+    const shown = entityShownNow(s, index);
     if (track) {
       const [fx, fy] = toScreen(track[Math.min(s.frame, track.length - 1)], l);
       ctx.beginPath();
       ctx.arc(fx, fy, Math.max(4, (radius?.radius ?? 0) * l.scale * 0.35), 0, Math.PI * 2);
-      ctx.strokeStyle = "#ffffff";
+      ctx.setLineDash(shown ? [] : [4, 3]);
+      ctx.strokeStyle = shown ? "#ffffff" : HIDDEN_COLOR;
       ctx.lineWidth = 2;
       ctx.stroke();
+      ctx.setLineDash([]);
       ctx.lineWidth = 1;
     }
 
     // The caption, kept inside the canvas and outlined so it reads on any picture.
-    const caption = `${entity.anchor ? "⚓ " : ""}${entity.label || entity.id}`;
+    const caption = `${entity.anchor ? "⚓ " : ""}${shown ? "" : "(hidden) "}${entity.label || entity.id}`;
     ctx.font = CAPTION_FONT;
     ctx.textBaseline = "top";
     const width = Math.ceil(ctx.measureText(caption).width) + OUTLINE_WIDTH;
     const box = captionBox([lx, ly], width, CAPTION_HEIGHT, l);
-    outlinedText(ctx, caption, box.x + OUTLINE_WIDTH / 2, box.y + 1.5, color);
+    outlinedText(ctx, caption, box.x + OUTLINE_WIDTH / 2, box.y + 1.5, shown ? color : HIDDEN_COLOR);
     ctx.textBaseline = "alphabetic";
     this.captions.push({ entityId: entity.id, ...box });
   }

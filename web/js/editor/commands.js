@@ -1,14 +1,17 @@
 // Every change the editor makes, as a recipe for EditorStore.update: `store.update((s) => addEntity(s, point))`.
 // Recipes only change the state; the store then commits the document and notifies the views. No DOM here.
 import {
-  BACKGROUND_LABEL,
   DEFAULT_NUM_FRAMES,
   MAX_NUM_FRAMES,
-  backgroundPoint,
+  backgroundAnchor,
   newEntity,
   retime,
+  toggleHiddenFrom,
+  normalizeDocument,
+  serializeDocument,
   setPointFrame as placePointFrame,
   setSpan as spreadSpan,
+  splicePointLists,
 } from "./document.js";
 import { clamp } from "./geometry.js";
 import { adoptDocument, numFrames, readValue, selectedEntity } from "./store.js";
@@ -36,19 +39,18 @@ export function deselect(s) {
 
 /** A new entity at `point` (its mask prompt is that click), selected. */
 export function addEntity(s, [x, y], options = {}) {
-  edited(s);
-  const entity = newEntity(s.doc, x, y, options);
-  s.doc.entities.push(entity);
-  select(s, entity.id, 0);
-  return entity;
+  return addNew(s, newEntity(s.doc, x, y, options));
 }
 
 export function addBackgroundAnchor(s) {
+  addNew(s, backgroundAnchor(s.doc));
+}
+
+function addNew(s, entity) {
   edited(s);
-  const [x, y] = backgroundPoint(s.doc);
-  // Negative clicks on the other entities keep them out of the background's mask.
-  const negatives = s.doc.entities.map((e) => ({ x: e.points[0][0], y: e.points[0][1], positive: false }));
-  addEntity(s, [x, y], { label: BACKGROUND_LABEL, anchor: true, clicks: [{ x, y, positive: true }, ...negatives] });
+  s.doc.entities.push(entity);
+  select(s, entity.id, 0);
+  return entity;
 }
 
 export function deleteEntity(s, id) {
@@ -95,6 +97,23 @@ export function setHidden(s, id, ranges) {
   entity.hidden = ranges && ranges.length ? ranges.map(([a, b]) => [a, b ?? null]) : null;
 }
 
+/**
+ * The entity's toggle at the current frame: hidden from this frame to the end when it is shown here, shown again
+ * from this frame when it is hidden here. The first frame always shows every entity (the model starts from it).
+ */
+export function toggleHiddenAtFrame(s, id = s.selection.entityId) {
+  const entity = find(s, id);
+  if (!entity) {
+    s.notices.edit = { text: "Select an entity first (click it, or pick its row).", error: false };
+    return;
+  }
+  if (s.frame === 0) {
+    s.notices.edit = { text: "Frame 0 always shows every entity: scrub to the frame where it should leave.", error: false };
+    return;
+  }
+  setHidden(s, id, toggleHiddenFrom(entity.hidden, s.frame, numFrames(s)));
+}
+
 /** The typed radius in frame pixels; null (or anything not positive) means "from the mask". */
 export function setRadius(s, id, radius) {
   const entity = find(s, id);
@@ -137,6 +156,7 @@ export function appendPoint(s, point) {
   if (!entity) return;
   edited(s);
   entity.anchor = false;
+  splicePointLists(entity, entity.points.length, 0, 1);
   entity.points.push(point);
   retime(entity, numFrames(s));
   select(s, entity.id, entity.points.length - 1);
@@ -146,6 +166,7 @@ export function insertPoint(s, id, index, point) {
   const entity = find(s, id);
   if (!entity) return;
   edited(s);
+  splicePointLists(entity, index, 0, 1);
   entity.points.splice(index, 0, point);
   retime(entity, numFrames(s));
   select(s, id, index);
@@ -164,6 +185,7 @@ export function restartPath(s, id) {
   if (!entity) return;
   edited(s);
   entity.anchor = false;
+  splicePointLists(entity, 1, entity.points.length - 1, 0);
   entity.points = [entity.points[0]];
   entity.frames = null;
 }
@@ -173,6 +195,7 @@ export function extendPath(s, id, points) {
   const entity = find(s, id);
   if (!entity) return;
   edited(s);
+  splicePointLists(entity, entity.points.length, 0, points.length);
   entity.points.push(...points);
   retime(entity, numFrames(s));
   select(s, id, entity.points.length - 1);
@@ -184,6 +207,7 @@ export function deletePoint(s, id, index) {
   if (!entity) return;
   if (entity.points.length <= 1) return deleteEntity(s, id);
   edited(s);
+  splicePointLists(entity, index, 1, 0);
   entity.points.splice(index, 1);
   if (entity.frames) entity.frames.splice(index, 1);
   select(s, id, Math.min(index, entity.points.length - 1));
@@ -238,6 +262,85 @@ export function setPointFrame(s, id, index, frame) {
   edited(s);
   if (frame == null) entity.frames = null;
   else placePointFrame(entity, index, frame, numFrames(s));
+}
+
+// ---------------------------------------------------------------------------------------------------- camera
+
+/** What one click of each camera tool adds to the move: zoom multiplies, orbit (degrees, clockwise) adds. */
+// How many moved documents are remembered, so that undo back to one lets the next click add to its move.
+const CAMERA_MOVES_KEPT = 32;
+
+export const CAMERA_STEPS = {
+  zoom_in: { zoom: 1.25, orbit: 0 },
+  zoom_out: { zoom: 0.8, orbit: 0 },
+  orbit_cw: { zoom: 1, orbit: 15 },
+  orbit_ccw: { zoom: 1, orbit: -15 },
+};
+
+/**
+ * One click of a camera tool. The server's /camera route turns every held entity into its path under the move
+ * (the library's rule, as the Camera Move node applies it); with nothing held, a background anchor is added
+ * first, in the same edit (unless a path already carries an earlier move). A click on a document a camera
+ * click made (also after undo or redo back to it) adds to that move, from the same starting document: zoom in
+ * twice is a zoom of 1.25², zoom in then out is no move at all. Any other edit starts a new move.
+ */
+export function cameraStep(s, step) {
+  if (s.pending) {
+    s.notices.edit = { text: "The value is still being read: try the camera again in a moment.", error: false };
+    return;
+  }
+  // The move this click adds to: one still waiting for the server, else the one the document last got.
+  const pending = s.cameraRequest?.fromText === s.docText ? s.cameraRequest : null;
+  const last = pending ?? s.cameraMoves.get(s.docText) ?? null;
+  let baseText;
+  let move;
+  if (last) {
+    baseText = last.baseText;
+    move = { zoom: last.move.zoom * step.zoom, orbit: last.move.orbit + step.orbit };
+  } else {
+    const doc = normalizeDocument(JSON.parse(s.docText));
+    if (!doc.entities.some((e) => e.anchor)) {
+      // A path with a scale or turn per point came from an earlier camera move (or a tracker): another
+      // background anchor would be a second background, so the user chooses.
+      if (doc.entities.some((e) => e.scale || e.rotation)) {
+        s.notices.edit = { text: "Nothing holds still: undo back to the last camera move to change it, or hold an entity (A) or add a background anchor (B) first.", error: false };
+        return;
+      }
+      doc.entities.push(backgroundAnchor(doc));
+    }
+    baseText = serializeDocument(doc);
+    move = { ...step };
+  }
+  edited(s);
+  if (Math.abs(move.zoom - 1) < 1e-9 && Math.abs(move.orbit) < 1e-9) {
+    // Back where the move started: the starting document itself, no request.
+    s.doc = normalizeDocument(JSON.parse(baseText));
+    s.cameraRequest = null;
+    return;
+  }
+  const body = { trajectories: baseText, num_frames: numFrames(s), zoom: move.zoom, orbit: move.orbit };
+  s.cameraRequest = { key: JSON.stringify(body), body, baseText, move, fromText: s.docText };
+}
+
+export function receiveCamera(s, key, answer) {
+  const request = s.cameraRequest;
+  if (request?.key !== key) return;
+  s.cameraRequest = null;
+  if (s.docText !== request.fromText) {
+    s.notices.edit = { text: "The paths changed while the camera move was computed: click the camera tool again.", error: false };
+    return;
+  }
+  edited(s);
+  s.doc = normalizeDocument(answer.document);
+  const moves = s.cameraMoves;
+  moves.set(serializeDocument(s.doc), { baseText: request.baseText, move: request.move });
+  if (moves.size > CAMERA_MOVES_KEPT) moves.delete(moves.keys().next().value);
+}
+
+export function receiveCameraError(s, key, message) {
+  if (s.cameraRequest?.key !== key) return;
+  s.cameraRequest = null;
+  s.notices.edit = { text: `Camera move: ${message}`, error: true };
 }
 
 // --------------------------------------------------------------------------------------------------- display

@@ -8,6 +8,9 @@ export const DEFAULT_NUM_FRAMES = 14;
 export const MAX_NUM_FRAMES = 512;
 export const BACKGROUND_LABEL = "background";
 const V2_FIELDS = ["easing", "hidden", "scale", "rotation"];
+// Lists with one entry per point, besides the frames (which `retime` keeps).
+const PER_POINT_FIELDS = ["visible", "scale", "rotation"];
+export const EASING_PRESETS = ["linear", "ease_in", "ease_out", "ease_in_out"];
 
 export function emptyDocument() {
   return {
@@ -122,6 +125,20 @@ export function newEntity(doc, x, y, { label = "", anchor = false, clicks = null
 }
 
 /**
+ * Keep the per-point lists (visibility, scale, rotation) in step with the points after `removed` points at
+ * `index` were replaced by `added` new ones: a new point takes the values of the point before it (of the first
+ * point when it is the first), so a camera-made or tracked path keeps its size and turn where a point is added.
+ */
+export function splicePointLists(entity, index, removed, added) {
+  for (const key of PER_POINT_FIELDS) {
+    const list = entity[key];
+    if (!Array.isArray(list)) continue;
+    const source = list[Math.max(0, index - 1)] ?? list[index];
+    list.splice(index, removed, ...Array(added).fill(source));
+  }
+}
+
+/**
  * Keep per-point frames consistent after points were added or removed: the first and last frames stay, the
  * points in between are spread evenly (strictly increasing, as the format requires).
  */
@@ -181,4 +198,62 @@ export function backgroundPoint(doc) {
     }
   }
   return best.map(Math.round);
+}
+
+/** A held entity on the background: at `backgroundPoint`, with negative clicks on the other entities so its mask stays off them. */
+export function backgroundAnchor(doc) {
+  const [x, y] = backgroundPoint(doc);
+  const negatives = doc.entities.map((e) => ({ x: e.points[0][0], y: e.points[0][1], positive: false }));
+  return newEntity(doc, x, y, { label: BACKGROUND_LABEL, anchor: true, clicks: [{ x, y, positive: true }, ...negatives] });
+}
+
+// ------------------------------------------------------------------------------------------ hidden frames
+
+/** An entity's hidden ranges as the row shows them: "4-7, 10-" ("10-": from frame 10 to the end). */
+export function formatHidden(ranges) {
+  return (ranges ?? []).map(([first, last]) => (last == null ? `${first}-` : last === first ? `${first}` : `${first}-${last}`)).join(", ");
+}
+
+/**
+ * The ranges typed into the row ("4-7, 10-", "5"): [[first, last or null], ...], [] for an empty text, or null
+ * when the text is not a list of ranges. Whether the frames suit the video is the server's check.
+ */
+export function parseHidden(text) {
+  const ranges = [];
+  for (const part of text.split(/[,;]/).map((p) => p.trim()).filter(Boolean)) {
+    const match = /^(\d+)\s*(?:(-|–)\s*(\d+)?)?$/.exec(part);
+    if (!match) return null;
+    const first = Number(match[1]);
+    const last = match[2] ? (match[3] != null ? Number(match[3]) : null) : first;
+    if (last != null && last < first) return null;
+    ranges.push([first, last]);
+  }
+  return ranges;
+}
+
+/** Whether `frame` lies in one of the ranges. */
+export function hiddenAt(ranges, frame) {
+  return (ranges ?? []).some(([first, last]) => frame >= first && (last == null || frame <= last));
+}
+
+/**
+ * The ranges after "hide from `frame`" (when it is shown there) or "show from `frame`" (when it is hidden
+ * there), over a video of `numFrames` frames: hiding runs to the end of the video; showing ends the range that
+ * holds `frame` just before it. A range that reaches the last frame is written open ("to the end").
+ */
+export function toggleHiddenFrom(ranges, frame, numFrames) {
+  const hidden = Array.from({ length: numFrames }, (_, f) => hiddenAt(ranges, f));
+  const hide = !hidden[frame];
+  // Ranges beyond the video (typed for a longer one) are kept as they are.
+  const beyond = (ranges ?? []).filter(([first]) => first >= numFrames);
+  if (hide) hidden.fill(true, frame);
+  else for (let f = frame; f < numFrames && hidden[f]; f++) hidden[f] = false;
+  const result = [];
+  for (let f = 0; f < numFrames; f++) {
+    if (!hidden[f] || (f > 0 && hidden[f - 1])) continue;
+    let last = f;
+    while (last + 1 < numFrames && hidden[last + 1]) last++;
+    result.push([f, last === numFrames - 1 ? null : last]);
+  }
+  return result.at(-1)?.[1] === null ? result : [...result, ...beyond];
 }

@@ -3,7 +3,7 @@
 //   store.js         the state and its one update -> commit -> render path (commands.js: every change)
 //   canvas_view.js   draws the state on the canvas          panel_view.js  toolbar, rows, status line
 //   input.js         pointer and keyboard gestures -> commands
-//   server_cache.js  the preview, Gaussian and mask requests the state needs, cached and cancellable
+//   server_cache.js  the preview, Gaussian, mask and camera requests the state needs, cached and cancellable
 //
 // It knows nothing about the graph: the node glue (../trajectory_editor.js) passes the node's value in
 // (receiveValue), stores the value the editor writes (writeValue), and tells it the first frame and the settings
@@ -14,7 +14,7 @@ import * as commands from "./commands.js";
 import { toScreen } from "./geometry.js";
 import { InputHandler } from "./input.js";
 import { PanelView, element } from "./panel_view.js";
-import { fetchGaussian, fetchMask, fetchPreview } from "./server.js";
+import { fetchCamera, fetchGaussian, fetchMask, fetchPreview } from "./server.js";
 import { ServerCache } from "./server_cache.js";
 import { EditorStore, entityIndex, statusLine } from "./store.js";
 
@@ -39,8 +39,8 @@ export class TrajectoryEditor {
     this.canvasView = new CanvasView(this.canvas, this.store);
     this.input = new InputHandler(this, this.store, this.canvasView, (file) => host.onImageFile(file));
     this.panel = new PanelView(this.store, () => this.input.focus());
-    this.root.append(this.panel.toolbar, this.stage, this.panel.scrub, this.panel.pointRow, this.panel.list, this.panel.statusLine);
-    this.cache = new ServerCache(this.store, { preview: fetchPreview, gaussian: fetchGaussian, mask: fetchMask });
+    this.root.append(this.panel.toolbar, this.stage, this.panel.scrub, this.panel.pointRow, this.panel.motionRow, this.panel.list, this.panel.statusLine);
+    this.cache = new ServerCache(this.store, { preview: fetchPreview, gaussian: fetchGaussian, mask: fetchMask, camera: fetchCamera });
   }
 
   destroy() {

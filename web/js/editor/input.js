@@ -169,6 +169,7 @@ export class InputHandler {
           Backspace: commands.deleteSelection,
           a: (s) => commands.toggleAnchor(s),
           b: commands.addBackgroundAnchor,
+          h: (s) => commands.toggleHiddenAtFrame(s),
           g: (s) => commands.setShowGaussian(s, !s.showGaussian),
           ArrowRight: (s) => commands.setFrame(s, s.frame + 1),
           ArrowLeft: (s) => commands.setFrame(s, s.frame - 1),

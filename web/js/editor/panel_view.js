@@ -5,8 +5,11 @@
 // typed survives any update; an input that has the focus is never overwritten. Nothing here asks the server for
 // anything: the radius placeholders, colours and frames come from the state.
 import * as commands from "./commands.js";
-import { MAX_NUM_FRAMES } from "./document.js";
-import { canRedo, canUndo, entityColor, entityRadius, numFrames, selectedEntity, statusLine } from "./store.js";
+import { EASING_PRESETS, MAX_NUM_FRAMES, formatHidden, hiddenAt, parseHidden } from "./document.js";
+import { cameraReadout, canRedo, canUndo, entityColor, entityRadius, entityShownNow, numFrames, selectedEntity, statusLine } from "./store.js";
+
+const EASING_NAMES = { linear: "linear", ease_in: "ease in", ease_out: "ease out", ease_in_out: "ease in-out" };
+const CUSTOM_EASING = "custom";
 
 export const SHORTCUTS = [
   ["Click", "new entity at the click (its mask appears)"],
@@ -20,6 +23,8 @@ export const SHORTCUTS = [
   ["Drag the ◇ handle", "set the radius"],
   ["A", "hold still (anchor) on/off"],
   ["B", "add a background anchor"],
+  ["Camera buttons", "zoom / orbit the held entities and the background (clicks add up; undo takes a move back)"],
+  ["H", "hide the selected entity from this frame on / show it again"],
   ["Delete", "delete the selected point, else the entity"],
   ["← / →", "previous / next frame"],
   ["G", "Gaussian preview on/off"],
@@ -62,6 +67,13 @@ export class PanelView {
     this.anchorButton = this.button("⚓ Hold still", "Hold the selected entity still (A)", "da-anchor", (s) => commands.toggleAnchor(s));
     this.button("+ Background", "Add a background anchor: keeps the background still (B)", "da-background", commands.addBackgroundAnchor);
     this.button("Clear", "Remove every entity (undo brings them back)", "da-clear", commands.clearEntities);
+    const camera = (text, title, testid, step) => this.button(text, title, testid, (s) => commands.cameraStep(s, commands.CAMERA_STEPS[step]));
+    camera("⊕", "Camera: zoom in (the held entities and the background spread out over the video; clicks add up)", "da-zoom-in", "zoom_in");
+    camera("⊖", "Camera: zoom out (clicks add up)", "da-zoom-out", "zoom_out");
+    camera("↻", "Camera: orbit clockwise by 15° (clicks add up)", "da-orbit-cw", "orbit_cw");
+    camera("↺", "Camera: orbit counter-clockwise by 15° (clicks add up)", "da-orbit-ccw", "orbit_ccw");
+    this.cameraLabel = element("span", "da-caption da-camera", { "data-testid": "da-camera" });
+    this.toolbar.append(this.cameraLabel);
     this.undoButton = this.button("↶", "Undo (Ctrl+Z)", "da-undo", commands.undo);
     this.redoButton = this.button("↷", "Redo (Ctrl+Shift+Z)", "da-redo", commands.redo);
     const framesLabel = element("label", "da-frames-label", { text: "frames" });
@@ -91,6 +103,36 @@ export class PanelView {
       update((s) => commands.setPointFrame(s, entityId, point, typedNumber(this.pointFrame)));
     });
     this.pointRow.append(this.pointCaption, this.pointFrame);
+
+    // The selected entity's pace and the frames it is hidden in.
+    this.motionRow = element("div", "da-motion-row", { "data-testid": "da-motion" });
+    this.motionCaption = element("span", "da-caption");
+    this.easing = element("select", "da-easing", { title: "Pace along the path", "data-testid": "da-easing" });
+    for (const name of [...EASING_PRESETS, CUSTOM_EASING]) this.easing.append(element("option", "", { value: name, text: EASING_NAMES[name] ?? "custom curve" }));
+    this.easing.addEventListener("change", () => {
+      const id = store.state.selection.entityId;
+      const chosen = this.easing.value;
+      // "custom curve" is shown for a curve typed into the JSON; choosing it keeps the curve the entity has.
+      if (chosen !== CUSTOM_EASING) update((s) => commands.setEasing(s, id, chosen));
+      this.focusKeys();
+    });
+    this.hidden = element("input", "da-hidden", { type: "text", placeholder: "none", "data-testid": "da-hidden",
+      title: "Frames in which the entity is hidden (left the picture, behind something): 4-7, 10- (10-: to the end)" });
+    this.hidden.addEventListener("change", () => {
+      const id = store.state.selection.entityId;
+      const ranges = parseHidden(this.hidden.value);
+      if (ranges) update((s) => commands.setHidden(s, id, ranges));
+      else update((s) => commands.setNotice(s, "edit", `Hidden frames '${this.hidden.value}': write frame ranges such as 4-7, 10- (10-: to the end).`, true));
+    });
+    this.hideButton = element("button", "da-button da-small", { type: "button", "data-testid": "da-hide" });
+    this.hideButton.addEventListener("click", (e) => {
+      e.stopPropagation();
+      const id = store.state.selection.entityId;
+      update((s) => commands.toggleHiddenAtFrame(s, id));
+      this.focusKeys();
+    });
+    this.motionRow.append(this.motionCaption, element("span", "da-caption", { text: "pace" }), this.easing,
+      element("span", "da-caption", { text: "hidden at frames" }), this.hidden, this.hideButton);
 
     this.list = element("div", "da-list", { "data-testid": "da-list" });
     this.statusLine = element("div", "da-status", { "data-testid": "da-status" });
@@ -126,7 +168,9 @@ export class PanelView {
     this.frameSlider.max = String(frames - 1);
     this.frameSlider.value = String(s.frame);
     this.frameLabel.textContent = `frame ${s.frame} / ${frames - 1}`;
+    this.cameraLabel.textContent = cameraReadout(s);
     this.renderPointRow(s, selected);
+    this.renderMotionRow(s, selected);
     this.renderRows(s);
     const status = statusLine(s);
     this.statusLine.textContent = status.text;
@@ -142,6 +186,21 @@ export class PanelView {
     this.pointCaption.textContent =
       `${entity.label || entity.id}: point ${index + 1}/${entity.points.length} at (${Math.round(x)}, ${Math.round(y)}) reached at frame`;
     show(this.pointFrame, entity.frames ? String(entity.frames[index]) : "");
+  }
+
+  renderMotionRow(s, entity) {
+    this.motionRow.hidden = !entity;
+    if (!entity) return;
+    this.motionCaption.textContent = `${entity.label || entity.id}:`;
+    const easing = entity.easing ?? "linear";
+    if (document.activeElement !== this.easing) this.easing.value = typeof easing === "string" ? easing : CUSTOM_EASING;
+    show(this.hidden, formatHidden(entity.hidden));
+    const hiddenHere = hiddenAt(entity.hidden, s.frame);
+    this.hideButton.textContent = hiddenHere ? `Show from frame ${s.frame}` : `Hide from frame ${s.frame}`;
+    this.hideButton.title = hiddenHere
+      ? "Show the entity again from this frame on (H)"
+      : "Hide the entity from this frame to the end: it leaves the picture or goes behind something (H)";
+    this.hideButton.disabled = s.frame === 0;
   }
 
   renderRows(s) {
@@ -197,6 +256,8 @@ export class PanelView {
 
   patchRow(row, s, entity, index) {
     row.element.classList.toggle("da-selected", entity.id === s.selection.entityId);
+    // Greyed while the scrub is at a frame where the model does not see the entity.
+    row.element.classList.toggle("da-hidden-now", !entityShownNow(s, index));
     row.swatch.style.background = entityColor(s, index);
     show(row.label, entity.label);
     show(row.radius, entity.radius != null ? String(Math.round(entity.radius)) : "");

@@ -32,6 +32,11 @@ export async function fetchPreview(body, signal) {
   return (await post("preview", body, { signal })).json();
 }
 
+/** The document with every held entity moved by a camera move: {document}. */
+export async function fetchCamera(body, signal) {
+  return (await post("camera", body, { signal })).json();
+}
+
 /** The entity mask: the route's answer, with the mask as an image and its pixels (alpha = mask) for hit tests. */
 export async function fetchMask(body, signal) {
   const answer = await (await post("mask", body, { signal, timeoutMs: MASK_TIMEOUT_MS })).json();

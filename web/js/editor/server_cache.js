@@ -9,7 +9,16 @@
 //
 // Views never ask the server for anything: drawing the canvas or the entity list only reads the state.
 // The network is in `fetchers` (server.js in the browser), so this module has no DOM or host imports.
-import { receiveGaussian, receiveGaussianError, receiveMask, receiveMaskError, receivePreview, receivePreviewError } from "./commands.js";
+import {
+  receiveCamera,
+  receiveCameraError,
+  receiveGaussian,
+  receiveGaussianError,
+  receiveMask,
+  receiveMaskError,
+  receivePreview,
+  receivePreviewError,
+} from "./commands.js";
 import { maskRequest } from "./store.js";
 
 export const PREVIEW_DEBOUNCE_MS = 60;
@@ -40,6 +49,7 @@ class Channel {
 
   /** Make `request` ({key, body} or null) the one this channel answers; `held` says the state already has it. */
   want(request, held) {
+    if (!request) this.failedKey = null; // asked again after a pause: a new try (a camera tool clicked again)
     if (!request || held) return this.cancel();
     if (this.current?.key === request.key) return;
     this.cancel();
@@ -77,7 +87,8 @@ class Channel {
 export class ServerCache {
   /**
    * @param store     the EditorStore
-   * @param fetchers  {preview(body, signal) -> answer, gaussian(body, signal) -> image, mask(body, signal) -> mask}
+   * @param fetchers  {preview(body, signal) -> answer, gaussian(body, signal) -> image, mask(body, signal) -> mask,
+   *                   camera(body, signal) -> answer}
    */
   constructor(store, fetchers, { debounceMs = PREVIEW_DEBOUNCE_MS } = {}) {
     this.store = store;
@@ -97,6 +108,14 @@ export class ServerCache {
       debounceMs,
       cache: new Recent(CACHE_LIMIT),
     });
+    // A camera tool's click: asked at once, the moved document delivered as one edit.
+    this.camera = new Channel({
+      fetch: fetchers.camera,
+      deliver: (key, answer) => update((s) => receiveCamera(s, key, answer)),
+      fail: (key, message) => update((s) => receiveCameraError(s, key, message)),
+      debounceMs: 0,
+      cache: new Recent(CACHE_LIMIT),
+    });
     this.maskCache = new Recent(4 * CACHE_LIMIT);
     this.masks = new Map(); // entity id -> Channel
     this.unsubscribe = store.subscribe((state) => this.sync(state));
@@ -106,9 +125,10 @@ export class ServerCache {
   sync(s) {
     // A drag changes the document at every pointer move; what it needs is asked for once, when it ends.
     if (s.gesture) return;
-    const { preview, gaussian } = s.requests;
+    const { preview, gaussian, camera } = s.requests;
     this.preview.want(preview, preview && s.preview?.key === preview.key);
     this.gaussian.want(gaussian, gaussian && s.gaussian?.key === gaussian.key);
+    this.camera.want(camera, false);
     const ids = new Set();
     for (const entity of s.doc.entities) {
       ids.add(entity.id);
@@ -141,6 +161,7 @@ export class ServerCache {
     this.unsubscribe();
     this.preview.cancel();
     this.gaussian.cancel();
+    this.camera.cancel();
     for (const channel of this.masks.values()) channel.cancel();
   }
 }

@@ -42,7 +42,9 @@ export function initialState() {
     gaussian: null, // {key, element}
     notices: {}, // topic -> {text, error}
     gesture: null, // a pointer gesture in progress (input.js)
-    requests: { preview: null, gaussian: null }, // derived: {key, body} or null
+    cameraMoves: new Map(), // document text -> {baseText, move: {zoom, orbit}}: the documents camera clicks made
+    cameraRequest: null, // {key, body, baseText, move, fromText}: a camera tool's click, waiting for /camera
+    requests: { preview: null, gaussian: null, camera: null }, // derived: {key, body} or null
   };
 }
 
@@ -229,7 +231,8 @@ function maskRadius(s, entity) {
 function deriveRequests(s) {
   const preview = previewRequest(s);
   const gaussian = preview && gaussianRequest(s, preview.body);
-  return { preview, gaussian };
+  const camera = s.cameraRequest && { key: s.cameraRequest.key, body: s.cameraRequest.body };
+  return { preview, gaussian, camera };
 }
 
 /**
@@ -281,6 +284,22 @@ export function entityColor(s, index) {
 
 export function entityTrack(s, index) {
   return answerFor(s, index)?.tracks?.[index] ?? null;
+}
+
+/** Whether the model sees the entity at `index` at the current frame, as the server resampled it (its hidden ranges, off-frame points). */
+export function entityShownNow(s, index) {
+  return answerFor(s, index)?.visible?.[index]?.[s.frame] ?? true;
+}
+
+/** The camera move that made the document, when camera clicks made it: "camera: zoom ×1.56 · orbit +15°". */
+export function cameraReadout(s) {
+  if (s.cameraRequest) return "camera: computing…";
+  const move = s.cameraMoves.get(s.docText)?.move;
+  if (!move) return "";
+  const parts = [];
+  if (move.zoom !== 1) parts.push(`zoom ×${move.zoom.toFixed(2)}`);
+  if (move.orbit !== 0) parts.push(`orbit ${move.orbit > 0 ? "+" : ""}${move.orbit}°`);
+  return `camera: ${parts.join(" · ")}`;
 }
 
 /**
