@@ -302,7 +302,10 @@ class GraphPage:
                                   " && (!e.state.requests.preview || e.state.preview?.key === e.state.requests.preview.key)"
                                   " && (!e.state.requests.gaussian || e.state.gaussian?.key === e.state.requests.gaussian.key)"
                                   " && e.state.doc.entities.every((x) => e.state.masks[x.id]?.element || e.state.masks[x.id]?.error)")
-        self.page.wait_for_timeout(200)  # the canvas draws on the next animation frame
+        # The canvas draws on an animation frame after the last answer: wait for two, which a loaded machine
+        # can delay well past a fixed pause.
+        self.page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+        self.page.wait_for_timeout(100)
 
     @staticmethod
     def ring(shot: np.ndarray, centre: tuple[float, float], radius: float, colour: str, skip=()) -> np.ndarray:
