@@ -17,7 +17,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -37,48 +36,33 @@ def blueprint_from_frontend(comfyui_dir: Path) -> dict:
     spec = importlib.util.spec_from_file_location("host_conftest", PROJECT_DIR / "tests" / "host" / "conftest.py")
     host = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(host)
-    from playwright.sync_api import sync_playwright
-
-    with tempfile.TemporaryDirectory() as folder:
-        base = host.make_base_directory(Path(folder) / "base")
-        host.write_frontend_settings(base, host.RETURNING_USER_SETTINGS)
-        server = host.ComfyServer(comfyui_dir, base, Path(folder) / "comfyui.log").start()
-        try:
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path="/usr/bin/chromium",
-                                                     args=["--no-sandbox", "--disable-gpu"])
-                page = browser.new_page()
-                page.goto(server.url)
-                page.wait_for_function("() => window.app?.graph && window.LiteGraph", timeout=120_000)
-                blueprint = page.evaluate(
-                    """async ([workflow, outside, name]) => {
-                        await app.loadGraphData(workflow);
-                        const inside = new Set(app.graph.nodes.filter((node) => !outside.includes(node.type)));
-                        const { node } = app.graph.convertToSubgraph(inside);
-                        node.title = name;
-                        const subgraph = node.subgraph;
-                        subgraph.name = name;
-                        // The conversion names the inputs after their types (model, model_1, ...): label them by
-                        // the network they belong to.
-                        const family = { DragAnythingEntityEmbeddings: 'sd15', SVD_img2vid_Conditioning: 'svd',
-                                         VideoLinearCFGGuidance: 'svd', VAEDecode: 'svd' };
-                        for (const input of subgraph.inputs) {
-                            const targets = input.linkIds.map((id) => subgraph.links.get?.(id) ?? subgraph.links[id])
-                                .map((link) => subgraph.getNodeById(link.target_id).type);
-                            const prefix = targets.map((type) => family[type]).find(Boolean);
-                            if (prefix && input.type !== 'IMAGE') subgraph.renameInput(input, `${prefix}_${input.type.toLowerCase()}`);
-                        }
-                        for (const [output, label] of subgraph.outputs.map((o, i) => [o, ['conditions_preview', 'images'][i]])) {
-                            subgraph.renameOutput(output, label);
-                        }
-                        // What the frontend's "Publish subgraph" writes.
-                        const { nodes, subgraphs } = app.canvas._serializeItems([node]);
-                        return { revision: 0, last_node_id: node.id, last_link_id: 0, nodes, links: [],
-                                 version: 0.4, definitions: { subgraphs } };
-                    }""", [json.loads(TEMPLATE.read_text()), sorted(OUTSIDE), NAME])
-                browser.close()
-        finally:
-            server.stop()
+    with host.frontend_page(comfyui_dir) as page:
+        blueprint = page.evaluate(
+            """async ([workflow, outside, name]) => {
+                await app.loadGraphData(workflow);
+                const inside = new Set(app.graph.nodes.filter((node) => !outside.includes(node.type)));
+                const { node } = app.graph.convertToSubgraph(inside);
+                node.title = name;
+                const subgraph = node.subgraph;
+                subgraph.name = name;
+                // The conversion names the inputs after their types (model, model_1, ...): label them by
+                // the network they belong to.
+                const family = { DragAnythingEntityEmbeddings: 'sd15', SVD_img2vid_Conditioning: 'svd',
+                                 VideoLinearCFGGuidance: 'svd', VAEDecode: 'svd' };
+                for (const input of subgraph.inputs) {
+                    const targets = input.linkIds.map((id) => subgraph.links.get?.(id) ?? subgraph.links[id])
+                        .map((link) => subgraph.getNodeById(link.target_id).type);
+                    const prefix = targets.map((type) => family[type]).find(Boolean);
+                    if (prefix && input.type !== 'IMAGE') subgraph.renameInput(input, `${prefix}_${input.type.toLowerCase()}`);
+                }
+                for (const [output, label] of subgraph.outputs.map((o, i) => [o, ['conditions_preview', 'images'][i]])) {
+                    subgraph.renameOutput(output, label);
+                }
+                // What the frontend's "Publish subgraph" writes.
+                const { nodes, subgraphs } = app.canvas._serializeItems([node]);
+                return { revision: 0, last_node_id: node.id, last_link_id: 0, nodes, links: [],
+                         version: 0.4, definitions: { subgraphs } };
+            }""", [json.loads(TEMPLATE.read_text()), sorted(OUTSIDE), NAME])
     return blueprint
 
 

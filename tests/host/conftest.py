@@ -8,7 +8,9 @@ there too, so the checkout itself is never modified. Tests skip, saying why, whe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import tempfile
 import os
 import socket
 import subprocess
@@ -71,6 +73,31 @@ def make_base_directory(base: Path, models: dict[str, list[Path]] | None = None)
     for name in ("input", "output", "temp", "user"):
         (base / name).mkdir(exist_ok=True)
     return base
+
+
+@contextlib.contextmanager
+def frontend_page(comfyui_dir: Path, inputs: dict[str, bytes] | None = None, **page_options):
+    """A page of a fresh ComfyUI's frontend (the pack linked in, first-run dialogs off, `inputs` written to its
+    input folder), for the scripts that make pictures and blueprints with the real frontend."""
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as folder:
+        base = make_base_directory(Path(folder) / "base")
+        for name, data in (inputs or {}).items():
+            (base / "input" / name).write_bytes(data)
+        write_frontend_settings(base, RETURNING_USER_SETTINGS)
+        server = ComfyServer(comfyui_dir, base, Path(folder) / "comfyui.log").start()
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path="/usr/bin/chromium",
+                                                     args=["--no-sandbox", "--disable-gpu"])
+                page = browser.new_page(**page_options)
+                page.goto(server.url)
+                page.wait_for_function("() => window.app?.graph && window.LiteGraph", timeout=120_000)
+                yield page
+                browser.close()
+        finally:
+            server.stop()
 
 
 class ComfyServer:

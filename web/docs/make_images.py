@@ -70,48 +70,34 @@ def editor_image() -> None:
     spec = importlib.util.spec_from_file_location("host_conftest", PROJECT_DIR / "tests" / "host" / "conftest.py")
     host = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(host)
-    from playwright.sync_api import sync_playwright
-
     comfyui_dir = Path(os.environ["COMFYUI_DIR"])
     trajectories = json.loads((EXAMPLE_DIR / "trajectories.json").read_text())
     trajectories["image"] = "draganything_example.png"
-    with tempfile.TemporaryDirectory() as folder:
-        base = host.make_base_directory(Path(folder) / "base")
-        (base / "input" / "draganything_example.png").write_bytes((EXAMPLE_DIR / "image.png").read_bytes())
-        host.write_frontend_settings(base, host.RETURNING_USER_SETTINGS)
-        server = host.ComfyServer(comfyui_dir, base, Path(folder) / "comfyui.log").start()
-        try:
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path="/usr/bin/chromium",
-                                                     args=["--no-sandbox", "--disable-gpu"])
-                page = browser.new_page(viewport={"width": 1400, "height": 1100}, device_scale_factor=1)
-                page.goto(server.url)
-                page.wait_for_function("() => window.app?.graph && window.LiteGraph", timeout=120_000)
-                node_id = page.evaluate(
-                    """(text) => {
-                        app.graph.clear(); app.canvas.ds.scale = 1; app.canvas.ds.offset = [0, 0];
-                        const load = LiteGraph.createNode('LoadImage'); app.graph.add(load); load.pos = [20, 160];
-                        load.widgets.find((w) => w.name === 'image').value = 'draganything_example.png';
-                        const node = LiteGraph.createNode('DragAnythingTrajectories'); app.graph.add(node);
-                        node.pos = [360, 160];
-                        load.connect(0, node, node.inputs.findIndex((i) => i.name === 'image'));
-                        const widget = node.widgets.find((w) => w.name === 'trajectories');
-                        widget.value = text; widget.callback?.(text);
-                        app.canvas.setDirty(true, true); return node.id; }""", json.dumps(trajectories, indent=1))
-                page.wait_for_load_state("networkidle")
-                page.wait_for_timeout(3000)  # the masks come back from the server one by one
-                box = page.evaluate(
-                    """(id) => { const node = app.graph.getNodeById(id); const [x, y] = app.canvas.ds.convertOffsetToCanvas(node.pos);
-                       const r = app.canvas.canvas.getBoundingClientRect();
-                       const title = LiteGraph.NODE_TITLE_HEIGHT, margin = 8;
-                       return [r.left + x - margin, r.top + y - title - margin, node.size[0] + 2 * margin,
-                               node.size[1] + title + 2 * margin]; }""",
-                    node_id)
-                shot = Path(folder) / "editor.png"
-                page.screenshot(path=str(shot), clip=dict(zip(("x", "y", "width", "height"), box)))
-                browser.close()
-        finally:
-            server.stop()
+    inputs = {"draganything_example.png": (EXAMPLE_DIR / "image.png").read_bytes()}
+    with tempfile.TemporaryDirectory() as folder, host.frontend_page(
+            comfyui_dir, inputs, viewport={"width": 1400, "height": 1100}, device_scale_factor=1) as page:
+        node_id = page.evaluate(
+            """(text) => {
+                app.graph.clear(); app.canvas.ds.scale = 1; app.canvas.ds.offset = [0, 0];
+                const load = LiteGraph.createNode('LoadImage'); app.graph.add(load); load.pos = [20, 160];
+                load.widgets.find((w) => w.name === 'image').value = 'draganything_example.png';
+                const node = LiteGraph.createNode('DragAnythingTrajectories'); app.graph.add(node);
+                node.pos = [360, 160];
+                load.connect(0, node, node.inputs.findIndex((i) => i.name === 'image'));
+                const widget = node.widgets.find((w) => w.name === 'trajectories');
+                widget.value = text; widget.callback?.(text);
+                app.canvas.setDirty(true, true); return node.id; }""", json.dumps(trajectories, indent=1))
+        page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(3000)  # the masks come back from the server one by one
+        box = page.evaluate(
+            """(id) => { const node = app.graph.getNodeById(id); const [x, y] = app.canvas.ds.convertOffsetToCanvas(node.pos);
+               const r = app.canvas.canvas.getBoundingClientRect();
+               const title = LiteGraph.NODE_TITLE_HEIGHT, margin = 8;
+               return [r.left + x - margin, r.top + y - title - margin, node.size[0] + 2 * margin,
+                       node.size[1] + title + 2 * margin]; }""",
+            node_id)
+        shot = Path(folder) / "editor.png"
+        page.screenshot(path=str(shot), clip=dict(zip(("x", "y", "width", "height"), box)))
         save_small(Image.open(shot), IMAGES_DIR / "editor.jpg", width=640)
 
 
