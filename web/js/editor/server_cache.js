@@ -93,29 +93,18 @@ export class ServerCache {
   constructor(store, fetchers, { debounceMs = PREVIEW_DEBOUNCE_MS } = {}) {
     this.store = store;
     this.fetchers = fetchers;
-    const update = (recipe) => store.update(recipe);
-    this.preview = new Channel({
-      fetch: fetchers.preview,
-      deliver: (key, answer) => update((s) => receivePreview(s, key, answer)),
-      fail: (key, message) => update((s) => receivePreviewError(s, key, message)),
-      debounceMs,
+    // One channel per route: answers and failures come back through the store as the given commands.
+    const channel = (fetch, receive, receiveError, wait) => new Channel({
+      fetch,
+      deliver: (key, answer) => store.update((s) => receive(s, key, answer)),
+      fail: (key, message) => store.update((s) => receiveError(s, key, message)),
+      debounceMs: wait,
       cache: new Recent(CACHE_LIMIT),
     });
-    this.gaussian = new Channel({
-      fetch: fetchers.gaussian,
-      deliver: (key, image) => update((s) => receiveGaussian(s, key, image)),
-      fail: (key, message) => update((s) => receiveGaussianError(s, key, message)),
-      debounceMs,
-      cache: new Recent(CACHE_LIMIT),
-    });
+    this.preview = channel(fetchers.preview, receivePreview, receivePreviewError, debounceMs);
+    this.gaussian = channel(fetchers.gaussian, receiveGaussian, receiveGaussianError, debounceMs);
     // A camera tool's click: asked at once, the moved document delivered as one edit.
-    this.camera = new Channel({
-      fetch: fetchers.camera,
-      deliver: (key, answer) => update((s) => receiveCamera(s, key, answer)),
-      fail: (key, message) => update((s) => receiveCameraError(s, key, message)),
-      debounceMs: 0,
-      cache: new Recent(CACHE_LIMIT),
-    });
+    this.camera = channel(fetchers.camera, receiveCamera, receiveCameraError, 0);
     this.maskCache = new Recent(4 * CACHE_LIMIT);
     this.masks = new Map(); // entity id -> Channel
     this.unsubscribe = store.subscribe((state) => this.sync(state));
